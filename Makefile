@@ -1,0 +1,41 @@
+# The two commands of README.md: `make demo` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+EVRULE := $(VENV)/bin/evrule
+
+.PHONY: demo test lint bench bench-quick clean
+
+$(VENV)/.base: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.test: $(VENV)/.base pyproject.toml
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+$(VENV)/.bench: $(VENV)/.test pyproject.toml
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	touch $@
+
+demo: $(VENV)/.base
+	$(EVRULE) check --strict examples
+	$(EVRULE) fmt --check examples
+
+lint: $(VENV)/.test
+	$(VENV)/bin/ruff check evrule tests bench
+	$(VENV)/bin/ruff format --check evrule tests bench
+
+test: lint
+	$(PY) -m pytest
+
+bench: $(VENV)/.bench
+	$(PY) bench/run.py
+
+bench-quick: $(VENV)/.bench
+	$(PY) bench/run.py --quick
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,5 @@
+"""evrule: a code-first Event Builder for Segment signals."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The rule compiler: parse, check, lower, generate."""

@@ -1,0 +1,1 @@
+"""Grammar files, shipped as package data."""

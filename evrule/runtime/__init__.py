@@ -1,0 +1,1 @@
+"""The matcher runtime: engine, Segment Spec events, sources and sinks."""
