@@ -1,0 +1,1 @@
+"""Backends: IR to runnable artefacts."""

@@ -1,0 +1,124 @@
+"""Drive a matcher over a stream: events out, rejections to the dead letters, a summary.
+
+This is `evrule run` without the command line, so tests, `evrule test` and `evrule explain`
+run signals exactly the way `evrule run` does.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from evrule.runtime.core import get
+from evrule.runtime.io import Item, Rejected, dump_json
+
+
+class StrictStop(Exception):
+    """`--strict`: the first rejected signal or map warning stops the run."""
+
+
+@dataclass
+class Summary:
+    """What a run did, for the report at its end."""
+
+    lines: int = 0
+    signals: int = 0
+    events: int = 0
+    events_by_rule: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)
+    expired: int = 0
+    evicted: int = 0
+    cancelled: int = 0
+    warnings: int = 0
+    warning_samples: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "lines": self.lines,
+            "signals": self.signals,
+            "events": self.events,
+            "eventsByRule": dict(sorted(self.events_by_rule.items())),
+            "rejected": self.rejected_total,
+            "rejectedByReason": dict(sorted(self.rejected.items())),
+            "expired": self.expired,
+            "evicted": self.evicted,
+            "cancelled": self.cancelled,
+            "warnings": self.warnings,
+            "warningSamples": self.warning_samples,
+        }
+
+    def render(self) -> str:
+        out = [
+            f"signals read: {self.signals} (from {self.lines} lines)",
+            f"events emitted: {self.events}",
+        ]
+        out += [f"  {rule}: {n}" for rule, n in sorted(self.events_by_rule.items())]
+        out.append(f"rejected: {self.rejected_total}")
+        out += [f"  {reason}: {n}" for reason, n in sorted(self.rejected.items())]
+        out.append(
+            f"partial matches expired: {self.expired}, evicted: {self.evicted}, "
+            f"cancelled by unless: {self.cancelled}"
+        )
+        out.append(f"map warnings: {self.warnings}")
+        for w in self.warning_samples[:10]:
+            out.append(f"  {w['file']}:{w['line']}: {w['rule']}: {w['message']}")
+        return "\n".join(out)
+
+
+def run(
+    matcher: Any,
+    items: Iterable[Item | Rejected],
+    emit: Callable[[dict[str, Any]], None],
+    reject: Callable[[Rejected], None],
+    *,
+    strict: bool = False,
+    flush: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> Summary:
+    """Feed every item to `matcher`; events go to `emit`, rejections to `reject`."""
+    summary = Summary()
+    key_path = tuple(matcher.key_path)
+    key_name = ".".join(key_path)
+    last_line = 0
+    warned = 0
+    for item in items:
+        if item.line != last_line:
+            last_line = item.line
+            summary.lines += 1
+            if progress is not None:
+                progress(item.line)
+        if isinstance(item, Item) and type(get(item.signal, key_path)) is not str:
+            item = Rejected(
+                item.line, f"no string '{key_name}' to match by", dump_json(item.signal)
+            )
+        if isinstance(item, Rejected):
+            summary.rejected[item.category] += 1
+            reject(item)
+            if strict:
+                raise StrictStop(f"line {item.line}: {item.reason}")
+            continue
+        summary.signals += 1
+        for event in matcher.feed(item.signal):
+            emit(event)
+        if strict and matcher.stats["warnings"] != warned:
+            w = matcher.warnings[-1]
+            raise StrictStop(f"line {item.line}: {w['file']}:{w['line']}: {w['message']}")
+        warned = matcher.stats["warnings"]
+    if flush:
+        for event in matcher.flush():
+            emit(event)
+    stats = matcher.stats
+    summary.events = sum(stats["events"].values())
+    summary.events_by_rule.update(stats["events"])
+    summary.expired = stats["expired"]
+    summary.evicted = stats["evicted"]
+    summary.cancelled = stats["cancelled"]
+    summary.warnings = stats["warnings"]
+    summary.warning_samples = list(matcher.warnings[:100])
+    return summary
