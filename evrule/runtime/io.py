@@ -150,7 +150,10 @@ def read_lines(
             while True:
                 more = stream.readline(1 << 16)
                 size += len(more)
-                if not more or more.endswith(b"\n"):
+                if not more:
+                    break
+                if more.endswith(b"\n"):
+                    size -= 1
                     break
             yield Rejected(
                 n,
