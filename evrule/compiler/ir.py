@@ -146,8 +146,35 @@ class Plan:
         }
 
     def dumps(self) -> str:
-        """Deterministic JSON text of the plan."""
-        return json.dumps(self.to_json(), indent=1, ensure_ascii=False) + "\n"
+        """Deterministic JSON text of the plan, one atom, step or map entry per line so that a
+        change to one rule shows as a small diff."""
+
+        def one(value: Any) -> str:
+            return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+        def block(items: list[str], indent: str) -> str:
+            if not items:
+                return "[]"
+            return "[\n" + ",\n".join(indent + "  " + i for i in items) + "\n" + indent + "]"
+
+        rules = []
+        for r in self.to_json()["rules"]:
+            head = ", ".join(
+                f"{one(k)}: {one(v)}" for k, v in r.items() if k not in ("steps", "maps")
+            )
+            steps = block([one(s) for s in r["steps"]], "    ")
+            maps = block([one(m) for m in r["maps"]], "    ")
+            rules.append(f'{{{head},\n    "steps": {steps},\n    "maps": {maps}}}')
+        return (
+            "{\n"
+            f'  "format": {one(PLAN_FORMAT)},\n'
+            f'  "version": {PLAN_VERSION},\n'
+            f'  "evrule": {one(self.evrule_version)},\n'
+            f'  "atoms": {block([one(a) for a in self.atoms], "  ")},\n'
+            f'  "regexes": {block([one(list(r)) for r in self.regexes], "  ")},\n'
+            f'  "rules": {block(rules, "  ")}\n'
+            "}\n"
+        )
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Plan:

@@ -119,7 +119,7 @@ class _Lowerer:
         return ["truthy", self.expr(p, scope)]
 
     # -- steps --
-    def step(self, step: ast.Step, scope: _Scope) -> StepIR:
+    def step(self, step: ast.Step, scope: _Scope, entry: bool) -> StepIR:
         conjuncts: list[IRNode] = []
         if step.cond is not None:
             flat = self.pred(step.cond, scope)
@@ -132,7 +132,7 @@ class _Lowerer:
                 corr.append(c)
                 continue
             atoms.append(self.atom(c))
-            if index is None and not step.negated:
+            if index is None and entry:
                 index = _index_of(c)
         corr_node = None if not corr else corr[0] if len(corr) == 1 else ["and", corr]
         return StepIR(
@@ -243,7 +243,7 @@ def _lower_rule(
     n_pos = 0
     for step in rule.steps:
         scope = _Scope(dict(positions), step.alias, predicates)
-        steps.append(lw.step(step, scope))
+        steps.append(lw.step(step, scope, entry=not steps))
         if not step.negated:
             if step.alias:
                 positions[step.alias] = n_pos
