@@ -129,13 +129,20 @@ def _parse_chunk(
         diags.append(error("E100", f"cannot parse: {exc}", Span(file, 1, 1, 1, 2)))
         return None
     comments.extend(found)
-    builder = _Builder(file, diags, text.splitlines())
+    # Split on "\n" only, as Lark counts lines: `splitlines()` also breaks at \f, \x85, U+2028...,
+    # which would shift every later line and make template holes read the wrong text.
+    builder = _Builder(file, diags, text.split("\n"))
     try:
         module_items = builder.transform(tree)
     except VisitError as exc:  # pragma: no cover - a builder bug must still not leak Lark
         diags.append(
             error("E100", f"cannot build syntax tree: {exc.orig_exc}", Span(file, 1, 1, 1, 2))
         )
+        return None
+    except RecursionError:
+        # Lark's Transformer recurses once per tree level: absurd nesting must be a diagnostic too.
+        line = getattr(tree.meta, "line", 1)
+        diags.append(error("E100", "expression nested too deeply", Span(file, line, 1, line, 2)))
         return None
     return list(module_items)
 
@@ -523,7 +530,10 @@ class _Builder(Transformer[Token, Any]):
                 j = i + 2
                 if raw[i + 1] == "u":
                     j = i + 6
-                text.append(json.loads('"' + raw[i:j] + '"') if j <= n else raw[i:j])
+                try:
+                    text.append(json.loads('"' + raw[i:j] + '"') if j <= n else raw[i:j])
+                except ValueError:  # a bad escape, already reported (E103) by _decode_string
+                    return lit
                 i = j
             elif ch == "{" and raw.startswith("{{", i):
                 text.append("{")
@@ -550,7 +560,7 @@ class _Builder(Transformer[Token, Any]):
                     )
                     return lit
                 if text:
-                    parts.append("".join(text))
+                    parts.append(_join_text(text))
                     text = []
                 hole = self._parse_hole(raw[i + 1 : close], span.line, span.column + i + 1)
                 if hole is None:
@@ -571,7 +581,7 @@ class _Builder(Transformer[Token, Any]):
                 text.append(ch)
                 i += 1
         if text:
-            parts.append("".join(text))
+            parts.append(_join_text(text))
         if not any(not isinstance(p, str) for p in parts):
             return ast.Literal("".join(p for p in parts if isinstance(p, str)), span)
         return ast.Template(tuple(parts), span)
@@ -605,6 +615,12 @@ class _Builder(Transformer[Token, Any]):
         shifted = _Builder(self.file, self.diags, [text])
         expr = shifted.transform(tree)
         return _shift(expr, line, column - 1)
+
+
+def _join_text(chunks: list[str]) -> str:
+    # Template escapes are decoded one by one, so `\ud83d\ude00` arrives as two surrogate halves.
+    joined = "".join(chunks)
+    return joined.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
 
 
 def _shift(node: Any, line: int, offset: int) -> Any:
