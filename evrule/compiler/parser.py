@@ -103,7 +103,8 @@ def parse(source: str, file: str = "<string>") -> ParseResult:
 
 
 def _chunks(source: str) -> list[tuple[int, str]]:
-    lines = source.splitlines(keepends=True)
+    lines = source.split("\n")
+    lines = [line + "\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
     starts = [i for i, line in enumerate(lines) if _TOP_LEVEL_RE.match(line)]
     if not starts or starts[0] != 0:
         starts.insert(0, 0)
@@ -191,7 +192,7 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic
     if isinstance(exc, UnexpectedToken) and exc.token.type == "$END":
         exc = UnexpectedEOF(exc.expected)
     if isinstance(exc, UnexpectedEOF):
-        lines = text.splitlines() or [""]
+        lines = text.split("\n")
         last = len(lines)
         while last > 1 and not lines[last - 1].strip():
             last -= 1
@@ -206,8 +207,9 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic
     if isinstance(exc, UnexpectedToken):
         tok = exc.token
         width = max(1, len(str(tok)))
-        expected = _describe_expected(exc.expected)
-        hint = _hint_for(str(tok), exc.expected)
+        accepted = _accepted(exc)
+        expected = _describe_expected(accepted)
+        hint = _hint_for(str(tok), accepted)
         return error(
             "E100",
             f"unexpected `{tok}`" + (f"; expected {expected}" if expected else ""),
@@ -232,11 +234,26 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic
     return error("E100", "syntax error", Span(file, line, column, line, column + 1))
 
 
+def _accepted(exc: UnexpectedToken) -> set[str]:
+    """The tokens that could really come next: LALR tables merge lookaheads of similar states,
+    so `exc.expected` also lists tokens valid only in other contexts; replaying each candidate
+    on the interactive parser keeps the ones that would be shifted."""
+    parser = getattr(exc, "interactive_parser", None)
+    if parser is None:
+        return set(exc.expected)
+    try:
+        return set(parser.accepts()) or set(exc.expected)
+    except Exception:  # accepts() replays the parser; never let that hide the real error
+        return set(exc.expected)
+
+
 def _hint_for(token: str, expected: set[str] | frozenset[str]) -> str | None:
     if token == "=":
         return "compare with `==`; `=` binds an alias or a map target"
     if token in ("&&", "||", "!"):
         return "write `and`, `or`, `not`"
+    if "RPAR" in expected and token in ("when", "then", "unless", "map", "within", "reset"):
+        return f"is a `)` missing before `{token}`?"
     if token in ("when", "then", "unless"):
         return "steps come after the header clauses and before `map`"
     return None
