@@ -50,8 +50,21 @@ def compile(rules: RuleSource, *, strict: bool = False) -> Plan:
     return lower(result.modules)
 
 
+_MODULES: dict[tuple[str, str], types.ModuleType] = {}
+
+
 def python_module(plan: Plan, name: str = "evrule_rules") -> types.ModuleType:
-    """Generate the python backend's module for `plan` and import it from memory."""
+    """Generate the python backend's module for `plan` and import it from memory.
+
+    Modules are cached by plan digest: matchers keep all their state to themselves, so many
+    matchers can share one module (generating and importing costs tens of milliseconds).
+    """
+    key = (plan_digest(plan), name)
+    cached = _MODULES.get(key)
+    if cached is not None:
+        return cached
+    if len(_MODULES) > 64:
+        _MODULES.clear()
     source = generate(plan, name)
     filename = f"<evrule:{name}:{plan_digest(plan)}>"
     # Registering the source lets tracebacks show generated lines like a file on disk.
@@ -59,6 +72,7 @@ def python_module(plan: Plan, name: str = "evrule_rules") -> types.ModuleType:
     module = types.ModuleType(name)
     module.__file__ = filename
     exec(builtins.compile(source, filename, "exec"), module.__dict__)
+    _MODULES[key] = module
     return module
 
 

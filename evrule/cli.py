@@ -20,29 +20,11 @@ from typing import IO, Any
 import click
 
 from evrule import __version__
+from evrule.commands.explain_cmd import explain_command
+from evrule.commands.graph_cmd import graph_command
+from evrule.commands.options import matcher_options
+from evrule.commands.test_cmd import test_command
 from evrule.compiler.diagnostics import CompileError, Diagnostic, github_annotation, render
-
-_DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)$")
-_UNIT_MS = {"ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0, "d": 86_400_000.0}
-
-
-class DurationType(click.ParamType):
-    """`500ms`, `2s`, `30m`, `1h`, `7d` as milliseconds."""
-
-    name = "duration"
-
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> float:
-        if isinstance(value, int | float):
-            return float(value)
-        m = _DURATION.match(str(value).strip())
-        if not m:
-            self.fail(f"{value!r} is not a duration like 500ms, 2s, 30m, 1h", param, ctx)
-        return float(m.group(1)) * _UNIT_MS[m.group(2)]
-
-
-DURATION = DurationType()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -275,41 +257,9 @@ def _open_out(stack: ExitStack, name: str | None) -> IO[str] | None:
 @click.option(
     "--backend", type=click.Choice(["tables", "python"]), default="tables", show_default=True
 )
-@click.option(
-    "--key",
-    default="anonymousId",
-    show_default=True,
-    help="Envelope field that keeps matches apart (e.g. userId, context.sessionId).",
-)
-@click.option(
-    "--sort",
-    "sort_input",
-    is_flag=True,
-    help="Order the input by (timestamp, index) before matching.",
-)
+@matcher_options
 @click.option("--strict", is_flag=True, help="Stop at the first rejected line or map warning.")
 @click.option("--max-line-bytes", type=click.IntRange(min=64), default=1 << 20, show_default=True)
-@click.option(
-    "--max-partials",
-    type=click.IntRange(min=1),
-    default=32,
-    show_default=True,
-    help="Pending partial matches kept per key and rule; the oldest is evicted.",
-)
-@click.option(
-    "--max-span",
-    type=DURATION,
-    default="30m",
-    show_default=True,
-    help="Longest a match may take when its rule has no `within`.",
-)
-@click.option(
-    "--lateness",
-    type=DURATION,
-    default="0s",
-    show_default=True,
-    help="How far behind the newest timestamp a signal may arrive.",
-)
 @click.option(
     "--state-in",
     type=click.Path(exists=True, dir_okay=False),
@@ -420,6 +370,11 @@ def run(
         click.echo(json.dumps(summary.to_json(), indent=2), err=True)
     elif summary_fmt == "text":
         click.echo(summary.render(), err=True)
+
+
+cli.add_command(explain_command, "explain")
+cli.add_command(graph_command, "graph")
+cli.add_command(test_command, "test")
 
 
 def main() -> None:

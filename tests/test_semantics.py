@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from evrule import load as evrule_load
 from evrule.runtime.core import dumps
 from evrule.runtime.io import Item, sort_items
 from evrule.runtime.runner import run
@@ -546,3 +547,12 @@ def test_backends_give_byte_identical_events() -> None:
     ]
     outs = [[dumps(e) for e in run_all(plan, signals, b)] for b in ("tables", "python")]
     assert outs[0] == outs[1] and outs[0]
+
+
+def test_matchers_of_one_module_keep_their_own_windows() -> None:
+    plan = plan_of(CLICK_THEN_RESP)
+    short = evrule_load(plan, backend="python", max_span_ms=10_000)
+    long = evrule_load(plan, backend="python", max_span_ms=120_000)
+    signals = [click("a1", 0, 1, "Go"), response("a1", 60, 2, "https://x/", "r")]
+    assert short.feed_many(signals) == []
+    assert [brief(e)[2] for e in long.feed_many(signals)] == [[1, 2]]

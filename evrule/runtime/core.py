@@ -525,7 +525,6 @@ class RuleSpec:
         "line",
         "positives",
         "reset",
-        "span",
         "steps",
         "within",
     )
@@ -561,7 +560,6 @@ class RuleSpec:
             else:
                 pos += 1
         self.gaps = tuple(tuple(g) for g in gaps)
-        self.span = 0.0
 
 
 class Program:
@@ -641,8 +639,9 @@ class Matcher:
         self.lateness = float(lateness_ms)
         self.version = version
         self.tracer = tracer
-        for rule in self.rules:
-            rule.span = min(rule.within, self.max_span) if rule.within else self.max_span
+        # Per matcher, not on the shared RuleSpecs: two matchers of one generated module may
+        # have different maximum spans.
+        self.spans = tuple(self.span_of(rule) for rule in self.rules)
         self._build_dispatch()
         self.watermark: float | None = None
         self.seq = 0
@@ -674,6 +673,10 @@ class Matcher:
         self._later: dict[str, frozenset[int]] = {}
         self._kinds_cache: dict[tuple[str, str], tuple[str, ...]] = {}
         self._all_kinds = kinds
+        self._fast: dict[str, Any] = {}
+        # A first step with a correlation (none today: a first step has no earlier signal to
+        # correlate with) would need the per-rule path.
+        self._fast_ok = all(rule.positives[0].corr is None for rule in self.rules)
 
     def _dispatch(self, specific: str, base: str) -> tuple[Any, frozenset[int]]:
         entry = self._entry.get(specific)
@@ -694,7 +697,24 @@ class Matcher:
             entry = (index, scan)
             self._entry[specific] = entry
             self._later[specific] = frozenset(later)
+            # The untraced fast path tests each distinct first step once per signal: rules whose
+            # first steps need the same atoms start together.
+            self._fast[specific] = (
+                {path: {v: self._groups(rs) for v, rs in t.items()} for path, t in index.items()},
+                self._groups(scan),
+                self._later[specific],
+            )
         return entry, self._later[specific]
+
+    def _groups(self, rules: list[int]) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]:
+        by_atoms: dict[tuple[int, ...], list[int]] = {}
+        for r in rules:
+            by_atoms.setdefault(tuple(self.rules[r].positives[0].atoms), []).append(r)
+        return tuple((atoms, tuple(rs)) for atoms, rs in by_atoms.items())
+
+    def span_of(self, rule: RuleSpec) -> float:
+        """The longest a match of `rule` may take: its `within`, capped by the maximum span."""
+        return min(rule.within, self.max_span) if rule.within else self.max_span
 
     # -- the public API --
     def feed(self, signal: Signal) -> list[Event]:
@@ -714,9 +734,82 @@ class Matcher:
             self.watermark = wm
             self._advance(out)
         specific, base = kind_of(signal)
-        (index, scan), later = self._dispatch(specific, base)
+        if self.tracer is not None or not self._fast_ok:
+            self._feed_each(signal, key, ts, specific, base, out)
+            return out
+        fast = self._fast.get(specific)
+        if fast is None:
+            self._dispatch(specific, base)
+            fast = self._fast[specific]
+        findex, fscan, later = fast
         atoms = self.atoms
-        memo: dict[int, bool] = {}
+        memo: dict[int, Any] = {}
+        # Rules whose first step this signal satisfies, found group by group without a call per
+        # rule; the atoms memo shares each predicate's result across groups.
+        starters: list[int] | None = None
+        for path, table in findex.items():
+            value = get(signal, path)
+            if type(value) is str or type(value) is int:
+                groups = table.get(value)
+                if groups:
+                    for group_atoms, rs in groups:
+                        for a in group_atoms:
+                            v = memo.get(a)
+                            if v is None:
+                                try:
+                                    v = bool(atoms[a](signal))
+                                except Exception:
+                                    v = False
+                                memo[a] = v
+                            if not v:
+                                break
+                        else:
+                            if starters is None:
+                                starters = list(rs)
+                            else:
+                                starters.extend(rs)
+        for group_atoms, rs in fscan:
+            for a in group_atoms:
+                v = memo.get(a)
+                if v is None:
+                    try:
+                        v = bool(atoms[a](signal))
+                    except Exception:
+                        v = False
+                    memo[a] = v
+                if not v:
+                    break
+            else:
+                if starters is None:
+                    starters = list(rs)
+                else:
+                    starters.extend(rs)
+        pending = self.keys.get(key)
+        active = [r for r in pending if r in later] if pending else None
+        holds = None
+        if self.awaiting and key in self._awaiting_keys():
+            holds = self._holds(signal, memo)
+            self._cancel_awaiting(key, signal, specific, base, ts, holds)
+        if active:
+            if holds is None:
+                holds = self._holds(signal, memo)
+            todo = set(active)
+            if starters:
+                todo.update(starters)
+            for r in sorted(todo):
+                if r in active:
+                    self._step_rule(r, key, signal, specific, base, ts, holds, out)
+                else:
+                    self._start(r, key, signal, ts, out)
+        elif starters:
+            if len(starters) > 1:
+                starters.sort()
+            for r in starters:
+                self._start(r, key, signal, ts, out)
+        return out
+
+    def _holds(self, signal: Signal, memo: dict[int, Any]) -> Callable[[StepSpec], bool]:
+        atoms = self.atoms
 
         def holds(step: StepSpec) -> bool:
             for a in step.atoms:
@@ -731,6 +824,14 @@ class Matcher:
                     return False
             return True
 
+        return holds
+
+    def _feed_each(
+        self, signal: Signal, key: str, ts: float, specific: str, base: str, out: list[Event]
+    ) -> None:
+        """Every candidate rule through `_step_rule`, so a tracer sees near misses too."""
+        (index, scan), later = self._dispatch(specific, base)
+        holds = self._holds(signal, {})
         candidates: set[int] = set(scan) if scan else set()
         for path, table in index.items():
             value = get(signal, path)
@@ -743,11 +844,8 @@ class Matcher:
             candidates.update(r for r in pending if r in later)
         if self.awaiting and key in self._awaiting_keys():
             self._cancel_awaiting(key, signal, specific, base, ts, holds)
-        if not candidates:
-            return out
         for r in sorted(candidates):
             self._step_rule(r, key, signal, specific, base, ts, holds, out)
-        return out
 
     def feed_many(self, signals: Iterable[Signal]) -> list[Event]:
         out: list[Event] = []
@@ -795,7 +893,8 @@ class Matcher:
     ) -> None:
         rule = self.rules[r]
         tracer = self.tracer
-        partials = self.keys.get(key, {}).get(r)
+        per_key = self.keys.get(key)
+        partials = per_key.get(r) if per_key is not None else None
         if partials:
             # Negative steps first: a signal that a pending match must not see kills it.
             survivors: list[_Partial] = []
@@ -812,7 +911,7 @@ class Matcher:
                 step = rule.positives[p.pos]
                 if step.kind != specific and step.kind != base:
                     continue
-                if ts - p.start > rule.span or (
+                if ts - p.start > self.spans[r] or (
                     step.within is not None and ts - p.last > step.within
                 ):
                     continue
@@ -846,10 +945,16 @@ class Matcher:
             if tracer is not None:
                 tracer.near_miss(rule, first, signal, 0)
             return
+        self._start(r, key, signal, ts, out)
+
+    def _start(self, r: int, key: str, signal: Signal, ts: float, out: list[Event]) -> None:
+        """A new partial match of rule `r` from a signal that satisfies its first step."""
+        rule = self.rules[r]
+        tracer = self.tracer
         self.seq += 1
         p = _Partial(ts, ts, 1, [signal], self.seq)
         if tracer is not None:
-            tracer.step(rule, first, signal, "started")
+            tracer.step(rule, rule.positives[0], signal, "started")
         if len(rule.positives) == 1:
             self._complete(r, key, p, ts, out)
             return
@@ -961,7 +1066,7 @@ class Matcher:
                 keep = []
                 for p in partials[r]:
                     step = rule.positives[p.pos]
-                    deadline = p.start + rule.span
+                    deadline = p.start + self.spans[r]
                     if step.within is not None:
                         deadline = min(deadline, p.last + step.within)
                     if deadline < wm:

@@ -10,11 +10,21 @@ kind is recognised per line. Nothing is dropped silently: a line that cannot be 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from evrule.compiler.signals import SIGNAL_TYPES, validate_signal
+from evrule.compiler.signals import (
+    DEFAULT_MAX_DEPTH,
+    ENVELOPE,
+    KINDS,
+    SIGNAL_TYPES,
+    FieldSpec,
+    kind_of,
+    parse_timestamp,
+    validate_signal,
+)
 
 try:  # orjson decodes JSON Lines 2-3x faster (bench/results.md); the stdlib is the fallback.
     import orjson
@@ -77,15 +87,131 @@ def _from_message(msg: Any) -> dict[str, Any] | str | None:
     return signal
 
 
+# ---- a fast path for validate_signal -------------------------------------------------------
+#
+# Validating every field of every signal through `validate_signal` costs more than decoding it
+# (bench/results.md). The checkers below are compiled once from the same tables (`ENVELOPE`,
+# `KINDS`) and only ever *accept*: they return True for signals that `validate_signal` accepts
+# too, and anything they are unsure about (a value of an unexpected Python type, a possibly deep
+# nesting) goes to `validate_signal`, which also writes every rejection reason. So the fast path
+# changes how long validation takes, never its outcome (tests/test_bench.py checks both agree).
+
+_NONE = type(None)
+_SIGNAL_TYPE_SET = frozenset(SIGNAL_TYPES)
+
+# A compiled field: (exact Python types accepted or None for any, how floats fare, checks of the
+# known keys of an object, check of array items).
+_Node = tuple[frozenset[type] | None, int, dict[str, Any] | None, Any]
+_FLOAT_NO, _FLOAT_FINITE, _FLOAT_INTEGRAL, _FLOAT_ANY = 0, 1, 2, 3
+
+
+def _node(spec: FieldSpec) -> _Node:
+    types = spec.types
+    if "any" in types:
+        exact, floats = None, _FLOAT_ANY
+    else:
+        pairs = (("string", str), ("boolean", bool), ("object", dict), ("array", list))
+        found = {py for t, py in pairs if t in types}
+        if "null" in types:
+            found.add(_NONE)
+        if "integer" in types or "number" in types:
+            found.add(int)
+        exact = frozenset(found)
+        floats = (
+            _FLOAT_FINITE
+            if "number" in types
+            else _FLOAT_INTEGRAL
+            if "integer" in types
+            else _FLOAT_NO
+        )
+    children = {k: _node(c) for k, c in spec.children.items()} if spec.children else None
+    items = _node(spec.items) if spec.items is not None else None
+    return exact, floats, children, items
+
+
+def _float_ok(mode: int, value: float) -> bool:
+    if mode == _FLOAT_FINITE:
+        return math.isfinite(value)
+    if mode == _FLOAT_INTEGRAL:
+        return value.is_integer()
+    return mode == _FLOAT_ANY
+
+
+def _ok(node: _Node, value: Any) -> bool:
+    """True only if `validate_signal` would accept `value` for this field."""
+    exact, floats, children, items = node
+    t = type(value)
+    if t is float:
+        if not _float_ok(floats, value):
+            return False
+    elif exact is not None and t not in exact:
+        return False
+    if children is not None and t is dict:
+        for k, v in value.items():
+            child = children.get(k)
+            if child is None:
+                continue
+            if child[2] is None and child[3] is None:  # a leaf: test it here, without a call
+                tv = type(v)
+                if tv is float:
+                    if not _float_ok(child[1], v):
+                        return False
+                elif child[0] is not None and tv not in child[0]:
+                    return False
+            elif not _ok(child, v):
+                return False
+    if items is not None and t is list:
+        for v in value:
+            if not _ok(items, v):
+                return False
+    return True
+
+
+_ENVELOPE_NODES = {name: _node(spec) for name, spec in ENVELOPE.items()}
+_REQUIRED_NODES = tuple((n, _ENVELOPE_NODES[n]) for n in ("type", "anonymousId", "index"))
+_OPTIONAL_NODES = tuple((n, _ENVELOPE_NODES[n]) for n in ("messageId", "userId", "context"))
+_DATA_NODES = {
+    name: _node(FieldSpec(("object",), name, kind.fields)) for name, kind in KINDS.items()
+}
+
+
+def _surely_valid(obj: dict[str, Any], raw: bytes | None) -> bool:
+    """A quick yes for the common case; False means "ask validate_signal"."""
+    # Nesting can be no deeper than the number of brackets in the text (brackets inside strings
+    # only make the count larger), so short signals skip the depth walk.
+    if raw is None or raw.count(b"{") + raw.count(b"[") > DEFAULT_MAX_DEPTH:
+        return False
+    for name, node in _REQUIRED_NODES:
+        if name not in obj or not _ok(node, obj[name]):
+            return False
+    if obj["type"] not in _SIGNAL_TYPE_SET or "timestamp" not in obj:
+        return False
+    if parse_timestamp(obj["timestamp"]) is None:
+        return False
+    for name, node in _OPTIONAL_NODES:
+        if name in obj and not _ok(node, obj[name]):
+            return False
+    data = obj.get("data")
+    if type(data) is not dict:
+        return False
+    return _ok(_DATA_NODES[kind_of(obj) or obj["type"]], data)
+
+
 def decode_line(text: str | bytes, line: int, source: str = "-") -> list[Item | Rejected]:
     """Decode one input line into signals and rejections (a batch line may give many)."""
-    raw = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
     try:
         obj = _loads(text)
     except _DECODE_ERRORS as exc:
-        return [Rejected(line, f"not valid JSON: {exc}", raw, source)]
+        return [Rejected(line, f"not valid JSON: {exc}", _text(text), source)]
     if type(obj) is not dict:
-        return [Rejected(line, "not a JSON object", raw, source)]
+        return [Rejected(line, "not a JSON object", _text(text), source)]
+    if "batch" not in obj and obj.get("type") in _SIGNAL_TYPE_SET:
+        # The common case, a raw signal: the checks below cannot apply to it.
+        raw = text if type(text) is bytes else None
+        if _surely_valid(obj, raw):
+            return [Item(line, obj)]
+        return [_validated(obj, line, source, "", _text(text))]
+    raw = _text(text)
     if "batch" in obj and "type" not in obj:
         batch = obj["batch"]
         if type(batch) is not list:
@@ -109,6 +235,10 @@ def decode_line(text: str | bytes, line: int, source: str = "-") -> list[Item | 
     if obj.get("type") in ("track", "identify", "page", "screen", "group", "alias"):
         return [Rejected(line, f"a Segment '{obj['type']}' message, not a signal", raw, source)]
     return [_validated(obj, line, source, "", raw)]
+
+
+def _text(text: str | bytes) -> str:
+    return text.decode("utf-8", "replace") if isinstance(text, bytes) else text
 
 
 def _validated(

@@ -30,6 +30,9 @@ class _Builder:
             src, path = node[1], tuple(node[2])
             get = core.get
             if src == -1:
+                fast = _getter(path)
+                if fast is not None:
+                    return fast
                 return lambda s, b: get(s, path)
             return lambda s, b: get(b[src], path)
         if tag == "list":
@@ -61,6 +64,10 @@ class _Builder:
     def pred(self, node: IRNode) -> Callable[[core.Signal, list[core.Signal]], bool]:
         tag = node[0]
         if tag == "cmp":
+            special = _literal_test(node[1], node[3])
+            if special is not None:
+                operand = self.expr(node[2])
+                return lambda s, b: special(operand(s, b))
             op = core.OPS[node[1]]
             left, right = self.expr(node[2]), self.expr(node[3])
             return lambda s, b: op(left(s, b), right(s, b))
@@ -120,6 +127,56 @@ class _Builder:
         return core.RuleSpec(
             r.id, r.hash, r.file, r.line, r.event_type, steps, r.within, r.reset, build
         )
+
+
+def _getter(path: tuple[Any, ...]) -> Fn | None:
+    """`core.get(s, path)` for a signal and a short path of keys, without the loop."""
+    if not path or len(path) > 3 or not all(type(k) is str for k in path):
+        return None
+    if len(path) == 1:
+        (k1,) = path
+        return lambda s, b: s.get(k1)
+    if len(path) == 2:
+        k1, k2 = path
+        return lambda s, b: v.get(k2) if type(v := s.get(k1)) is dict else None
+    k1, k2, k3 = path
+    return lambda s, b: (
+        w.get(k3)
+        if type(w := (v.get(k2) if type(v := s.get(k1)) is dict else None)) is dict
+        else None
+    )
+
+
+def _literal_test(op: str, right: IRNode) -> Callable[[Any], bool] | None:
+    """A comparison against a string constant, as a one-argument test with the meaning of
+    `core.OPS[op](x, constant)`."""
+    if right[0] != "lit" or type(right[1]) is not str:
+        return None
+    lit: str = right[1]
+    if op == "==":
+        return lambda x: x == lit  # only a string equals a string
+    if op == "!=":
+        return lambda x: x != lit
+    if op in ("==~", "!=~"):
+        folded = lit.casefold()
+        if op == "==~":
+            return lambda x: type(x) is str and x.casefold() == folded
+        return lambda x: not (type(x) is str and x.casefold() == folded)
+    if op == "glob":
+        inner = lit.strip("*")
+        if any(c in inner for c in "*?[") or lit.startswith("**") or lit.endswith("**"):
+            return None
+        lead, trail = lit.startswith("*"), lit.endswith("*")
+        if lit == "*":
+            return lambda x: type(x) is str
+        if lead and trail:
+            return lambda x: type(x) is str and inner in x
+        if lead:
+            return lambda x: type(x) is str and x.endswith(inner)
+        if trail:
+            return lambda x: type(x) is str and x.startswith(inner)
+        return lambda x: x == inner
+    return None
 
 
 def load_plan(plan: Plan) -> core.Program:

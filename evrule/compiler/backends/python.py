@@ -68,6 +68,9 @@ class _Gen:
         self.plan = plan
         self.globs: list[tuple[str, bool]] = []
         self.temp = 0
+        # Field reads are inlined in the per-signal code (atoms, correlations); map programs,
+        # which run once per event, keep the more readable `get(...)` calls.
+        self.inline = True
 
     def glob(self, pattern: str, ci: bool) -> int:
         key = (pattern, ci)
@@ -81,7 +84,15 @@ class _Gen:
             return _pyrepr(node[1]) if not isinstance(node[1], list) else repr(node[1])
         if tag == "get":
             src = "s" if node[1] == -1 else f"b[{int(node[1])}]"
-            return f"get({src}, {_pyrepr(node[2])})"
+            path = node[2]
+            if self.inline and path and all(type(k) is str for k in path):
+                # `get` inlined: a signal is always a dict, and each further key is read only
+                # from a dict, else the value is None, exactly as `get` does.
+                code = f"{src}.get({path[0]!r})"
+                for k in path[1:]:
+                    code = f"(_v.get({k!r}) if type(_v := {code}) is dict else None)"
+                return code
+            return f"get({src}, {_pyrepr(path)})"
         if tag == "list":
             return "[" + ", ".join(self.expr(i) for i in node[1]) + "]"
         if tag == "tpl":
@@ -105,9 +116,18 @@ class _Gen:
         tag = node[0]
         if tag == "cmp":
             op, left, right = node[1], node[2], node[3]
+            if op == "glob" and right[0] == "lit" and isinstance(right[1], str):
+                plain = _plain_glob(right[1])
+                if plain is not None:
+                    return plain.format(x=self.expr(left))
             if op in ("glob", "glob~") and right[0] == "lit" and isinstance(right[1], str):
                 g = self.glob(right[1], op == "glob~")
                 return f"fullmatch(_GLOB[{g}], {self.expr(left)})"
+            if op in ("==~", "!=~") and right[0] == "lit" and type(right[1]) is str:
+                # eq_ci against a string: only a string can be equal, compared casefolded.
+                code = f"(type(_v := {self.expr(left)}) is str and _v.casefold() == "
+                code += f"{right[1].casefold()!r})"
+                return code if op == "==~" else f"(not {code})"
             if op in ("==", "!=") and right[0] == "lit" and type(right[1]) is str:
                 # A string equals only a string, so Python's own == has the language's meaning.
                 return f"({self.expr(left)} {op} {right[1]!r})"
@@ -123,6 +143,28 @@ class _Gen:
         if tag in ("and", "or"):
             return "(" + f" {tag} ".join(self.pred(i) for i in node[1]) + ")"
         return f"truthy({self.expr(node)})"
+
+
+def _plain_glob(pattern: str) -> str | None:
+    """A glob whose only wildcards are a leading and/or trailing `*`, as a string test with the
+    same meaning as matching `glob_to_regex(pattern)` (a `{x}` placeholder for the operand)."""
+    inner = pattern.strip("*")
+    if any(c in inner for c in "*?[") or len(pattern) - len(inner) > 2:
+        return None
+    lead, trail = pattern.startswith("*"), pattern.endswith("*") and pattern != "*"
+    if pattern == "*":
+        return "(type({x}) is str)"
+    if pattern.startswith("**") or pattern.endswith("**"):
+        return None
+    if lead and trail:
+        test = f"{inner!r} in _v"
+    elif lead:
+        test = f"_v.endswith({inner!r})"
+    elif trail:
+        test = f"_v.startswith({inner!r})"
+    else:
+        test = f"_v == {inner!r}"
+    return "(type(_v := {x}) is str and " + test.replace("{", "{{").replace("}", "}}") + ")"
 
 
 def _origin(plan: Plan, atom: int) -> str:
@@ -177,6 +219,7 @@ def _rule_context(gen: _Gen, index: int, r: RuleIR) -> dict[str, Any]:
                 "index": [list(s.index[0]), s.index[1]] if s.index else None,
             }
         )
+    gen.inline = False
     maps = [
         {
             "line": m.line,
@@ -186,6 +229,7 @@ def _rule_context(gen: _Gen, index: int, r: RuleIR) -> dict[str, Any]:
         }
         for m in r.maps
     ]
+    gen.inline = True
     return {
         "index": index,
         "id": r.id,
