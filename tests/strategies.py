@@ -239,7 +239,9 @@ def map_entries() -> st.SearchStrategy[ast.MapEntry]:
     """`properties.price = ...`, `traits."odd key" = "{a.b}"`."""
     keys = st.lists(st.one_of(names(), strings()), max_size=2)
     target = st.builds(lambda root, rest: (root, *rest), st.sampled_from(MAP_ROOTS), keys)
-    return st.builds(ast.MapEntry, target, values(template=True))
+    # A map value is a value or, unwrapped like a function argument, a condition.
+    value = st.one_of(values(template=True), preds(template=True, depth=2).map(_unwrap))
+    return st.builds(ast.MapEntry, target, value)
 
 
 @st.composite

@@ -556,3 +556,25 @@ def test_matchers_of_one_module_keep_their_own_windows() -> None:
     signals = [click("a1", 0, 1, "Go"), response("a1", 60, 2, "https://x/", "r")]
     assert short.feed_many(signals) == []
     assert [brief(e)[2] for e in long.feed_many(signals)] == [[1, 2]]
+
+
+def test_conditions_as_map_values(backend: str) -> None:
+    rules = """
+track "Order"
+  id "order"
+  when r = network.response(ok)
+  map properties.big = r.body.total > 100 and r.body.currency == "EUR"
+      properties.has_coupon = r.body.coupon exists
+"""
+    events = run_all(
+        rules,
+        [
+            response("a1", 0, 1, "u", "r1", body={"total": 150, "currency": "EUR"}),
+            response("a1", 1, 2, "u", "r2", body={"total": 50, "coupon": "X"}),
+        ],
+        backend,
+    )
+    assert [e["properties"] for e in events] == [
+        {"big": True, "has_coupon": False},
+        {"big": False, "has_coupon": True},
+    ]

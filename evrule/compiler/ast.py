@@ -186,10 +186,10 @@ class Step:
 
 @dataclass(frozen=True, slots=True)
 class MapEntry:
-    """`properties.price = number(resp.body.price)`."""
+    """`properties.price = number(resp.body.price)`; the value may be a condition."""
 
     target: tuple[str, ...]
-    value: Expr
+    value: Expr | Pred
     span: Span = field(default=NO_SPAN, compare=False, repr=False)
     target_span: Span = field(default=NO_SPAN, compare=False, repr=False)
 

@@ -249,7 +249,7 @@ def _rule(rule: ast.Rule) -> _Item:
     width = max(map(len, targets), default=0)
     for i, (entry, target) in enumerate(zip(rule.maps, targets, strict=True)):
         lead = f"{_INDENT}map " if i == 0 else _MAP_INDENT
-        text = f"{lead}{target:<{width}} = {format_expr(entry.value, template=True)}"
+        text = f"{lead}{target:<{width}} = {_argument(entry.value, True)}"
         clauses.append(_clause([text], _INDENT if i == 0 else _MAP_INDENT, entry.span))
 
     if rule.reset:

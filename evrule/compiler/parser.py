@@ -400,6 +400,8 @@ class _Builder(Transformer[Token, Any]):
 
     def map_entry(self, meta: LarkMeta, c: list[Any]) -> ast.MapEntry:
         (target, target_span), value = c
+        if isinstance(value, ast.Truthy):  # a plain value, parsed as a condition
+            value = value.operand
         return ast.MapEntry(target, self._templatize(value), self._span(meta), target_span)
 
     def target(self, meta: LarkMeta, c: list[Token]) -> tuple[tuple[str, ...], Span]:
