@@ -130,3 +130,21 @@ def test_sort_items_orders_by_timestamp_then_index() -> None:
     ordered = sort_items(items)
     assert isinstance(ordered[0], Rejected)
     assert [i.line for i in ordered[1:]] == [4, 3, 1]
+
+
+@pytest.mark.parametrize(
+    ("reason", "category"),
+    [
+        ("not valid JSON: unexpected character: line 1 column 2", "not valid JSON"),
+        ("missing 'anonymousId'", "missing 'anonymousId'"),
+        ("batch item 3: missing 'type'", "missing 'type'"),
+        ("unknown signal type 'warp'", "unknown signal type"),
+        ("'data.status' must be integer, got string", "wrongly typed field"),
+        ("batch item 0: 'index' must be an integer, got boolean", "wrongly typed field"),
+        ("a Segment 'page' message, not a signal", "a Segment message, not a signal"),
+        ("line too long: 5 bytes, over the limit of 4", "line too long"),
+        ("no string 'userId' to match by", "no string 'userId' to match by"),
+    ],
+)
+def test_rejection_categories_for_the_summary(reason: str, category: str) -> None:
+    assert Rejected(1, reason, "raw").category == category

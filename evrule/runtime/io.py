@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
@@ -56,9 +57,27 @@ class Rejected:
 
     @property
     def category(self) -> str:
-        """The reason without its details, for counting (`unknown signal type`, ...)."""
-        head = self.reason.split(":")[0]
-        return head.split(" '")[0].split(" (")[0]
+        """The reason without its details, for counting: `unknown signal type`,
+        `missing 'anonymousId'`, `wrongly typed field`, ..."""
+        reason = _BATCH_PREFIX.sub("", self.reason)
+        for pattern, category in _CATEGORIES:
+            m = pattern.match(reason)
+            if m:
+                return category or m.group(0)
+        return reason.split(":")[0]
+
+
+_BATCH_PREFIX = re.compile(r"^batch item \d+: ")
+_CATEGORIES: list[tuple[re.Pattern[str], str | None]] = [
+    (re.compile(r"^not valid JSON"), "not valid JSON"),
+    (re.compile(r"^line too long"), "line too long"),
+    (re.compile(r"^missing '[^']*'"), None),  # keeps which field is missing
+    (re.compile(r"^unknown signal type"), "unknown signal type"),
+    (re.compile(r"^'[^']*' must be"), "wrongly typed field"),
+    (re.compile(r"^a Segment '[^']*' message"), "a Segment message, not a signal"),
+    (re.compile(r"^nesting deeper"), "nesting too deep"),
+    (re.compile(r"^no string '[^']*' to match by"), None),
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +203,8 @@ def _surely_valid(obj: dict[str, Any], raw: bytes | None) -> bool:
     for name, node in _REQUIRED_NODES:
         if name not in obj or not _ok(node, obj[name]):
             return False
-    if obj["type"] not in _SIGNAL_TYPE_SET or "timestamp" not in obj:
+    kind = obj["type"]
+    if type(kind) is not str or kind not in _SIGNAL_TYPE_SET or "timestamp" not in obj:
         return False
     if parse_timestamp(obj["timestamp"]) is None:
         return False
@@ -205,7 +225,8 @@ def decode_line(text: str | bytes, line: int, source: str = "-") -> list[Item | 
         return [Rejected(line, f"not valid JSON: {exc}", _text(text), source)]
     if type(obj) is not dict:
         return [Rejected(line, "not a JSON object", _text(text), source)]
-    if "batch" not in obj and obj.get("type") in _SIGNAL_TYPE_SET:
+    kind = obj.get("type")
+    if "batch" not in obj and type(kind) is str and kind in _SIGNAL_TYPE_SET:
         # The common case, a raw signal: the checks below cannot apply to it.
         raw = text if type(text) is bytes else None
         if _surely_valid(obj, raw):
