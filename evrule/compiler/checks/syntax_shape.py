@@ -110,6 +110,42 @@ class TrailingUnlessWithin(Check):
 
 
 @register
+class WithinOnFirstStep(Check):
+    code = "W205"
+    severity = Severity.WARNING
+    description = "`within` on the first step means nothing"
+
+    def check_rule(self, ctx: Context, rule: ast.Rule) -> Iterable[Diagnostic]:
+        # A step window counts from the previous positive step; the first step has none.
+        first = rule.steps[0] if rule.steps else None
+        if first is not None and not first.negated and first.within is not None:
+            yield self.diag(
+                "`within` on the first step has no earlier step to count from",
+                first.within.span,
+                "bound the whole match with a rule-level `within` instead, or remove it",
+            )
+
+
+@register
+class NameAndMappedName(Check):
+    code = "W206"
+    severity = Severity.WARNING
+    description = "a name string and a mapped name: the map wins"
+
+    def check_rule(self, ctx: Context, rule: ast.Rule) -> Iterable[Diagnostic]:
+        target = {"track": "event", "page": "name", "screen": "name"}.get(rule.event_type)
+        if rule.name is None or target is None:
+            return
+        for entry in rule.maps:
+            if entry.target == (target,):
+                yield self.diag(
+                    f"`map {target}` replaces the name given after `{rule.event_type}`",
+                    entry.target_span,
+                    "keep one of them: the name string, or the mapped value",
+                )
+
+
+@register
 class InvalidRuleId(Check):
     code = "E214"
     severity = Severity.ERROR
