@@ -20,9 +20,18 @@ $(VENV)/.bench: $(VENV)/.test pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	touch $@
 
+# The main job on the bundled examples: check, format-check and test the rules, then turn each
+# recorded session into events (stdout); rejected lines go to out/<session>.rejected.jsonl.
 demo: $(VENV)/.base
 	$(EVRULE) check --strict examples
 	$(EVRULE) fmt --check examples
+	$(EVRULE) test examples --fail-uncovered
+	@mkdir -p out
+	@for session in examples/sessions/*.jsonl; do \
+		name=$$(basename $$session .jsonl); \
+		echo; echo "== events of $$session"; \
+		$(EVRULE) run examples --input $$session --dead-letter out/$$name.rejected.jsonl || exit 1; \
+	done
 
 lint: $(VENV)/.test
 	$(VENV)/bin/ruff check evrule tests bench
@@ -38,4 +47,4 @@ bench-quick: $(VENV)/.bench
 	$(PY) bench/run.py --quick
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build out *.egg-info .pytest_cache .ruff_cache .hypothesis

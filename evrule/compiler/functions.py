@@ -46,6 +46,8 @@ FUNCTIONS: dict[str, Signature] = {
         Signature("extract", (("string", "null"), ("string",), ("integer",)), ("string", "null"),
                   "group N (default 1) of the first match of a regular expression, or null",
                   min_args=2),
+        Signature("urldecode", (("string", "null"),), ("string", "null"),
+                  "percent-escapes decoded and `+` read as a space, as in query strings"),
         Signature("json", (("string", "null"),), _ANY,
                   "the string parsed as JSON; null when it is not valid JSON"),
         Signature("if", (("boolean",), _ANY, _ANY), _ANY,

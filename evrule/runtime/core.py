@@ -17,6 +17,7 @@ import heapq
 import json
 import math
 import re
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -366,6 +367,11 @@ def f_extract(v: Any, pattern: Any, group: Any = 1) -> str | None:
         raise EvalError(f"extract(): no group {group!r}") from None
 
 
+def f_urldecode(v: Any) -> str | None:
+    s = _str_arg("urldecode", v)
+    return None if s is None else urllib.parse.unquote_plus(s)
+
+
 def f_json(v: Any) -> Any:
     s = _str_arg("json", v)
     if s is None:
@@ -415,6 +421,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "replace": f_replace,
     "extract": f_extract,
     "json": f_json,
+    "urldecode": f_urldecode,
     "length": f_length,
     "join": f_join,
     "round": f_round,
