@@ -17,7 +17,7 @@ import json
 import math
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -548,8 +548,9 @@ def kind_of(signal: Mapping[str, Any]) -> str | None:
     return signal_type
 
 
-def _suggest(name: object, candidates: Sequence[str]) -> str | None:
-    """The closest candidate to a misspelt name, ignoring case."""
+def suggest(name: object, candidates: Iterable[str]) -> str | None:
+    """The candidate closest to a misspelt name, ignoring case; None when nothing is close."""
+    candidates = list(candidates)
     if not isinstance(name, str) or not candidates:
         return None
     by_lower = {c.lower(): c for c in candidates}
@@ -584,7 +585,7 @@ def _resolve(root: FieldSpec, path: Sequence[str | int]) -> Lookup:
         elif spec.open:
             return Lookup("open", _ANY, None)
         else:
-            return Lookup("unknown", (), _suggest(segment, list(children)))
+            return Lookup("unknown", (), suggest(segment, children))
     return Lookup("known", spec.types, None)
 
 

@@ -17,7 +17,6 @@ Example::
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from typing import TypeAlias
 from evrule.compiler import ast, resolve, signals
 from evrule.compiler.diagnostics import Span
 from evrule.compiler.functions import FUNCTIONS
+from evrule.compiler.signals import suggest
 
 Node: TypeAlias = "ast.Expr | ast.Pred"
 Types: TypeAlias = tuple[str, ...]
@@ -87,16 +87,6 @@ def show(text: str, limit: int = 40) -> str:
     if any(not c.isprintable() for c in text):
         text = json.dumps(text)[1:-1]
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def suggest(name: str, candidates: Iterable[str]) -> str | None:
-    """The candidate closest to a misspelt name, ignoring case; None when nothing is close."""
-    by_lower = {c.lower(): c for c in candidates}
-    lowered = name.lower()
-    if lowered in by_lower:
-        return by_lower[lowered]
-    close = difflib.get_close_matches(lowered, list(by_lower), n=1, cutoff=0.6)
-    return by_lower[close[0]] if close else None
 
 
 def describe_types(types: Sequence[str]) -> str:
