@@ -1,9 +1,9 @@
 """evrule: a code-first Event Builder for Segment signals.
 
-    import evrule
-    plan = evrule.compile(["rules/"])          # check + lower; raises CompileError on errors
-    matcher = evrule.load(plan)                # or evrule.load("rules/", backend="python")
-    events = matcher.feed(signal) + matcher.flush()
+>>> import evrule
+>>> plan = evrule.compile(["rules/"])  # check + lower; raises CompileError  # doctest: +SKIP
+>>> matcher = evrule.load(plan)  # or evrule.load("rules/", backend="python")  # doctest: +SKIP
+>>> events = matcher.feed(signal) + matcher.flush()  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -720,7 +720,8 @@ class _Session(core.Tracer):
         if rule.within is not None and rule.within <= self.matcher.max_span:
             text = src.rule.within.text if src and src.rule.within else _duration(rule.within)
             return start + self.matcher.span_of(rule), f"rule `within {text}` from #{first}"
-        return start + self.matcher.span_of(rule), f"maximum span {_duration(self.matcher.span_of(rule))} from #{first}"
+        span = self.matcher.span_of(rule)
+        return start + span, f"maximum span {_duration(span)} from #{first}"
 
     def _window_failure(self, rule: core.RuleSpec, step: core.StepSpec, p: Any) -> Failure:
         assert self.ts is not None

@@ -578,3 +578,14 @@ track "Order"
         {"big": True, "has_coupon": False},
         {"big": False, "has_coupon": True},
     ]
+
+
+def test_equality_index_treats_integral_floats_as_integers(backend: str) -> None:
+    rules = """
+track "Created"
+  id "created"
+  when r = network.response(status == 201)
+"""
+    resp = response("a1", 0, 1, "u", "r", status=201)
+    resp["data"]["status"] = 201.0  # JSON from some SDKs writes numbers as floats
+    assert [brief(e)[2] for e in run_all(rules, [resp], backend)] == [[1]]

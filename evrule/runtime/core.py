@@ -756,6 +756,8 @@ class Matcher:
         starters: list[int] | None = None
         for path, table in findex.items():
             value = get(signal, path)
+            if type(value) is float and value.is_integer():
+                value = int(value)  # 200.0 == 200 in the language, so it finds the same rules
             if type(value) is str or type(value) is int:
                 groups = table.get(value)
                 if groups:
@@ -842,7 +844,9 @@ class Matcher:
         candidates: set[int] = set(scan) if scan else set()
         for path, table in index.items():
             value = get(signal, path)
-            if type(value) is str or (type(value) is int):
+            if type(value) is float and value.is_integer():
+                value = int(value)
+            if type(value) is str or type(value) is int:
                 hit = table.get(value)
                 if hit:
                     candidates.update(hit)

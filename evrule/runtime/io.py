@@ -22,7 +22,6 @@ from evrule.compiler.signals import (
     KINDS,
     SIGNAL_TYPES,
     FieldSpec,
-    kind_of,
     parse_timestamp,
     validate_signal,
 )
@@ -180,9 +179,19 @@ def _ok(node: _Node, value: Any) -> bool:
             elif not _ok(child, v):
                 return False
     if items is not None and t is list:
-        for v in value:
-            if not _ok(items, v):
-                return False
+        if items[2] is None and items[3] is None:
+            item_types, item_floats = items[0], items[1]
+            for v in value:
+                tv = type(v)
+                if tv is float:
+                    if not _float_ok(item_floats, v):
+                        return False
+                elif item_types is not None and tv not in item_types:
+                    return False
+        else:
+            for v in value:
+                if not _ok(items, v):
+                    return False
     return True
 
 
@@ -192,6 +201,25 @@ _OPTIONAL_NODES = tuple((n, _ENVELOPE_NODES[n]) for n in ("messageId", "userId",
 _DATA_NODES = {
     name: _node(FieldSpec(("object",), name, kind.fields)) for name, kind in KINDS.items()
 }
+# kind_of(signal) from the same tables, as a dict lookup: type -> (key under data, {value: kind}).
+_SUB_KINDS: dict[str, tuple[str, dict[str, str]]] = {}
+for _kind in KINDS.values():
+    if _kind.discriminator is not None:
+        _key, _value = _kind.discriminator
+        _SUB_KINDS.setdefault(_kind.type, (_key, {}))[1][_value] = _kind.name
+
+
+def _data_node(signal_type: str, data: dict[str, Any]) -> _Node | None:
+    sub = _SUB_KINDS.get(signal_type)
+    if sub is not None:
+        value = data.get(sub[0])
+        if type(value) is str:
+            name = sub[1].get(value)
+            if name is not None:
+                return _DATA_NODES[name]
+        elif isinstance(value, str):  # a str subclass: leave it to validate_signal
+            return None
+    return _DATA_NODES.get(signal_type)
 
 
 def _surely_valid(obj: dict[str, Any], raw: bytes | None) -> bool:
@@ -214,7 +242,8 @@ def _surely_valid(obj: dict[str, Any], raw: bytes | None) -> bool:
     data = obj.get("data")
     if type(data) is not dict:
         return False
-    return _ok(_DATA_NODES[kind_of(obj) or obj["type"]], data)
+    node = _data_node(kind, data)
+    return node is not None and _ok(node, data)
 
 
 def decode_line(text: str | bytes, line: int, source: str = "-") -> list[Item | Rejected]:

@@ -1,0 +1,167 @@
+"""The benchmark harness (bench/), and the invariants its speed-ups rely on.
+
+`make bench` itself takes minutes; here the harness runs in its `tiny` mode in-process, which
+checks its plumbing and the agreement between evrule, EQL and the look-back matcher, not speed.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evrule.compiler.signals import validate_signal
+from evrule.runtime.core import Tracer, dumps
+from evrule.runtime.io import Item, Rejected, decode_line
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+sys.path.insert(0, str(BENCH))
+
+import generate  # noqa: E402
+import run as bench_run  # noqa: E402
+
+
+def test_generated_signals_are_valid_and_reproducible() -> None:
+    a = list(generate.signals(2_000, seed=7, concurrency=50))
+    assert a == list(generate.signals(2_000, seed=7, concurrency=50))
+    assert all(validate_signal(s) is None for s in a)
+    assert len({s["anonymousId"] for s in a}) > 50  # sessions end and new ones start
+    stamps = [s["timestamp"] for s in a]
+    assert stamps == sorted(stamps)
+    kinds = {(s["type"], s["data"].get("eventType") or s["data"].get("action")) for s in a}
+    assert {("network", "request"), ("network", "response"), ("interaction", "click")} <= kinds
+
+
+def test_generated_rules_compile() -> None:
+    import evrule
+
+    gens = generate.rules(200, seed=1)
+    plan = evrule.compile({"bench.evrule": generate.rules_text(gens)}, strict=True)
+    assert len(plan.rules) == 200
+    assert {g.steps for g in gens} == {1, 2, 3}
+    assert generate.rules(50, seed=1) == gens[:50]
+
+
+def test_harness_tiny(tmp_path: Path) -> None:
+    results = bench_run.run("tiny", tmp_path, tmp_path / "data", log=lambda _: None)
+    saved = json.loads((tmp_path / "results.json").read_text("utf-8"))
+    assert saved["mode"] == "tiny"
+    assert (tmp_path / "results.md").read_text("utf-8").startswith("# evrule benchmark results")
+    for key in ("cpu", "cores", "python", "packages"):
+        assert key in saved["machine"]
+    runs = saved["throughput"]["runs"]
+    assert set(runs) == {"1", "10", "100", "1000"}
+    for row in runs.values():
+        for backend in ("tables", "python"):
+            assert row[backend]["perSec"] > 0 and row[backend]["ofDecode"] > 0
+    assert set(saved["throughput"]["costRatio1000over10"]) == {"tables", "python"}
+    assert saved["memory"]["state"]["active"]["partials"] == saved["memory"]["state"]["keys"]
+    assert saved["memory"]["state"]["idle"]["keysHeld"] == 0
+    assert saved["compile1000"]["rules"] == 1000
+    assert {t["target"] for t in saved["targets"]} >= {
+        "<= 1 KiB state per idle key",
+        "cost per signal at 1,000 rules <= 3x at 10 rules",
+    }
+    agreement = results["agreement"]
+    assert agreement["passed"], agreement["differences"]
+    assert agreement["matches"]["lookback"] == agreement["matches"]["evrule-python"] > 0
+    if not agreement["eql"]:
+        pytest.skip(f"EQL part not checked: {agreement['eqlSkipped']}")
+    assert agreement["matches"]["eql"] == agreement["matches"]["evrule-python"]
+    assert "eql" in saved["engines"]["rules"]["100"]["perSec"]
+
+
+def test_agreement_check_fails_loudly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = bench_run.evrule_matches
+    monkeypatch.setattr(bench_run, "evrule_matches", lambda events: real(events)[1:])
+    with pytest.raises(SystemExit, match="AGREEMENT CHECK FAILED"):
+        bench_run.run("tiny", tmp_path, tmp_path / "data", log=lambda _: None)
+
+
+# ---- the speed-ups keep their meaning ------------------------------------------------------
+
+
+def _reference(line: bytes, n: int) -> list[Item | Rejected]:
+    """decode_line for a raw signal, with `validate_signal` deciding every time."""
+    obj = json.loads(line)
+    reason = validate_signal(obj)
+    if reason is None:
+        return [Item(n, obj)]
+    return [Rejected(n, reason, line.decode("utf-8"), "-")]
+
+
+_ODD_VALUES: list[Any] = [None, 0, 1.5, -3, "x", "", True, [], {}, [1, "a"], {"k": [None]}, 3.0]
+
+
+def _mutants(signal: dict[str, Any], rng: random.Random) -> list[dict[str, Any]]:
+    out = []
+    paths: list[list[Any]] = []
+
+    def walk(node: Any, path: list[Any]) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                paths.append([*path, k])
+                walk(v, [*path, k])
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                paths.append([*path, i])
+                walk(v, [*path, i])
+
+    walk(signal, [])
+    for path in rng.sample(paths, min(6, len(paths))):
+        for value in rng.sample(_ODD_VALUES, 3):
+            s = copy.deepcopy(signal)
+            node = s
+            for k in path[:-1]:
+                node = node[k]
+            node[path[-1]] = copy.deepcopy(value)
+            out.append(s)
+        s = copy.deepcopy(signal)
+        node = s
+        for k in path[:-1]:
+            node = node[k]
+        del node[path[-1]]
+        out.append(s)
+    deep: Any = "bottom"
+    for _ in range(70):
+        deep = {"d": deep}
+    s = copy.deepcopy(signal)
+    s["data"]["body"] = deep
+    out.append(s)
+    return out
+
+
+def test_fast_validation_agrees_with_validate_signal() -> None:
+    rng = random.Random(11)
+    signals = list(generate.signals(300, seed=2, concurrency=40))
+    checked = rejected = 0
+    for signal in signals:
+        for s in [signal, *_mutants(signal, rng)]:
+            line = json.dumps(s, separators=(",", ":")).encode()
+            assert decode_line(line, 1) == _reference(line, 1), line[:200]
+            checked += 1
+            rejected += validate_signal(s) is not None
+    assert checked > 3000 and rejected > 500
+
+
+@pytest.mark.parametrize("backend", ["tables", "python"])
+def test_untraced_fast_path_equals_traced_path(backend: str, tmp_path: Path) -> None:
+    # With a tracer the engine takes every candidate rule through `_step_rule`; without one it
+    # tests each distinct first step once. Both must give the same events, byte for byte.
+    path = tmp_path / "rules.evrule"
+    path.write_text(generate.rules_text(generate.rules(300, seed=4)), "utf-8")
+    compiled = bench_run.Compiled(path)
+    signals = list(generate.signals(6_000, seed=4, concurrency=60))
+    plain = compiled.matcher(backend)
+    traced = compiled.matcher(backend)
+    traced.tracer = Tracer()
+    a = plain.feed_many(copy.deepcopy(signals)) + plain.flush()
+    b = traced.feed_many(copy.deepcopy(signals)) + traced.flush()
+    assert len(a) > 100
+    assert [dumps(e) for e in a] == [dumps(e) for e in b]
+    assert plain.stats == traced.stats
