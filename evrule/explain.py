@@ -566,7 +566,7 @@ class _Session(core.Tracer):
             bound = [signal]
         else:
             self.consumed.add(r)
-            plist = self.matcher.keys.get(self.key, {}).get(r, [])
+            plist = self.matcher.pending(self.key).get(r, [])
             bound = next((p.bound for p in plist if p.bound and p.bound[-1] is signal), [signal])
         if step is not rule.positives[-1]:
             self._step_activity(rule, step, what, bound)
@@ -590,7 +590,7 @@ class _Session(core.Tracer):
         # one the signal fails; the n-th call is about the n-th such match.
         candidates = self.miss_partials.get(r)
         if candidates is None:
-            plist = self.matcher.keys.get(self.key, {}).get(r, [])
+            plist = self.matcher.pending(self.key).get(r, [])
             candidates = [p for p in reversed(plist) if self._fails_in_window(rule, p, signal)]
             self.miss_partials[r] = candidates
         n = self.miss_calls.get(r, 0)
@@ -624,7 +624,7 @@ class _Session(core.Tracer):
         """Pending matches that the signal would have extended had it come in time."""
         assert self.ts is not None
         specific, base = self.kind
-        for r, plist in self.matcher.keys.get(self.key, {}).items():
+        for r, plist in self.matcher.pending(self.key).items():
             rule = self.matcher.rules[r]
             if not self._wants(rule):
                 continue
@@ -639,12 +639,12 @@ class _Session(core.Tracer):
 
     def _unless_misses(self, signal: core.Signal) -> None:
         """`--rule`: unless steps that a pending or held-back match checked and that failed."""
-        for r, plist in self.matcher.keys.get(self.key, {}).items():
+        for r, plist in self.matcher.pending(self.key).items():
             rule = self.matcher.rules[r]
             if self._wants(rule):
                 for p in reversed(plist):
                     self._unless_gap(r, rule, rule.gaps[p.pos - 1], p.bound, p.last, signal)
-        for a in self.matcher.awaiting:
+        for a in self.matcher.held():
             rule = self.matcher.rules[a.rule]
             if not a.dead and a.key == self.key and self._wants(rule):
                 self._unless_gap(a.rule, rule, _trailing(rule), a.bound, a.last, signal)

@@ -719,6 +719,18 @@ class Matcher:
             by_atoms.setdefault(tuple(self.rules[r].positives[0].atoms), []).append(r)
         return tuple((atoms, tuple(rs)) for atoms, rs in by_atoms.items())
 
+    def pending(self, key: str) -> Mapping[int, Sequence[_Partial]]:
+        """The pending partial matches of `key`, by rule index, most recent last.
+
+        Read-only, for tracers such as `evrule explain`: each has `start`/`last` (ms), `pos`
+        (the next positive step) and `bound` (the signals matched so far).
+        """
+        return self.keys.get(key, {})
+
+    def held(self) -> Sequence[_Awaiting]:
+        """Complete matches held back by a trailing `unless` (read-only, for tracers)."""
+        return [a for a in self.awaiting if not a.dead]
+
     def span_of(self, rule: RuleSpec) -> float:
         """The longest a match of `rule` may take: its `within`, capped by the maximum span."""
         return min(rule.within, self.max_span) if rule.within else self.max_span
