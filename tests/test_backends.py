@@ -59,7 +59,9 @@ def test_identical_predicates_are_shared_across_rules() -> None:
 def test_generated_module_is_deterministic(snapshot) -> None:
     src = generate(plan_of(RULES), "cart_rules")
     assert src == generate(plan_of(RULES), "cart_rules")
-    rules_part = src[src.index("# ---- compiled rules") :]
+    # The compiled part, reviewed as a snapshot; LINEMAP's absolute line numbers move with the
+    # embedded runtime and are tested on their own below.
+    rules_part = src[src.index("# ---- compiled rules") : src.index("\nLINEMAP = {")]
     assert rules_part == snapshot
 
 
