@@ -27,6 +27,7 @@ from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 import evrule
 from evrule.cli import cli
 from evrule.compiler.ir import Plan
+from evrule.explain import explain
 from evrule.runtime.core import dumps
 from evrule.runtime.io import Rejected, read_lines
 from evrule.runtime.runner import Summary
@@ -364,3 +365,12 @@ def test_evrule_test_passes_on_the_examples() -> None:
     assert "coverage: 31 of 31 rule(s)" in result.output
     assert "uncovered" not in result.output
     assert "FAIL" not in result.output
+
+
+@PER_SESSION
+def test_explain_and_run_agree_on_every_session(name: str) -> None:
+    # explain drives the same matcher as run: the events it reports are run's events, in order.
+    with contextlib.chdir(ROOT), open(ROOT / EXAMPLES / "sessions" / name, "rb") as stream:
+        reports = explain([EXAMPLES], stream, all_signals=True)
+    explained = [e.event for r in reports for e in r.events]
+    assert [dumps(e) + "\n" for e in explained] == session(name).text.splitlines(keepends=True)
