@@ -43,8 +43,9 @@ test: lint
 bench: $(VENV)/.bench
 	$(PY) bench/run.py
 
+# Quick mode writes to bench/out/ (ignored by git): bench/results.md keeps the full figures.
 bench-quick: $(VENV)/.bench
-	$(PY) bench/run.py --quick
+	$(PY) bench/run.py --quick --out bench/out
 
 clean:
 	rm -rf $(VENV) build out *.egg-info .pytest_cache .ruff_cache .hypothesis
