@@ -763,9 +763,9 @@ class Matcher:
         findex, fscan, later = fast
         atoms = self.atoms
         memo: dict[int, Any] = {}
-        # Rules whose first step this signal satisfies, found group by group without a call per
-        # rule; the atoms memo shares each predicate's result across groups.
-        starters: list[int] | None = None
+        # The groups of first steps this signal may satisfy: those its indexed field values pick
+        # out, and those that are always tested.
+        candidates: list[Any] = []
         for path, table in findex.items():
             value = get(signal, path)
             if type(value) is float and value.is_integer():
@@ -773,38 +773,29 @@ class Matcher:
             if type(value) is str or type(value) is int:
                 groups = table.get(value)
                 if groups:
-                    for group_atoms, rs in groups:
-                        for a in group_atoms:
-                            v = memo.get(a)
-                            if v is None:
-                                try:
-                                    v = bool(atoms[a](signal))
-                                except Exception:
-                                    v = False
-                                memo[a] = v
-                            if not v:
-                                break
-                        else:
-                            if starters is None:
-                                starters = list(rs)
-                            else:
-                                starters.extend(rs)
-        for group_atoms, rs in fscan:
-            for a in group_atoms:
-                v = memo.get(a)
-                if v is None:
-                    try:
-                        v = bool(atoms[a](signal))
-                    except Exception:
-                        v = False
-                    memo[a] = v
-                if not v:
-                    break
-            else:
-                if starters is None:
-                    starters = list(rs)
+                    candidates.append(groups)
+        if fscan:
+            candidates.append(fscan)
+        # Rules whose first step holds, group by group without a call per rule (atom tests are
+        # inlined here, the hottest loop); the memo shares each atom's result across groups.
+        starters: list[int] | None = None
+        for groups in candidates:
+            for group_atoms, rs in groups:
+                for a in group_atoms:
+                    v = memo.get(a)
+                    if v is None:
+                        try:
+                            v = bool(atoms[a](signal))
+                        except Exception:
+                            v = False
+                        memo[a] = v
+                    if not v:
+                        break
                 else:
-                    starters.extend(rs)
+                    if starters is None:
+                        starters = list(rs)
+                    else:
+                        starters.extend(rs)
         pending = self.keys.get(key)
         active = [r for r in pending if r in later] if pending else None
         holds = None
