@@ -246,6 +246,16 @@ class RuleScope:
         for entry in self.rule.maps:
             yield from iter_nodes(entry.value)
 
+    def paths(self) -> Iterator[tuple[ast.Path, int | None]]:
+        """Every path of the rule with where it stands: the step index, or None in the map."""
+        for index in range(len(self.rule.steps)):
+            for node in self.step_nodes(index):
+                if isinstance(node, ast.Path):
+                    yield node, index
+        for node in self.map_nodes():
+            if isinstance(node, ast.Path):
+                yield node, None
+
     @property
     def used_predicates(self) -> frozenset[str]:
         """Names of the predicate definitions the steps use, directly or through others."""

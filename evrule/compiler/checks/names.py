@@ -3,7 +3,7 @@ fields each event type requires."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from evrule.compiler import ast, resolve, signals
 from evrule.compiler.checks import Check, register
@@ -81,16 +81,7 @@ class BadAliasUse(Check):
 
     def check_rule(self, ctx: Context, rule: ast.Rule) -> Iterable[Diagnostic]:
         scope = ctx.scope(rule)
-        for index in range(len(rule.steps)):
-            yield from self._paths(scope, scope.step_nodes(index), index)
-        yield from self._paths(scope, scope.map_nodes(), None)
-
-    def _paths(
-        self, scope: RuleScope, nodes: Iterable[object], index: int | None
-    ) -> Iterator[Diagnostic]:
-        for node in nodes:
-            if not isinstance(node, ast.Path):
-                continue
+        for node, index in scope.paths():
             problem = scope.path_problem(node, index)
             if problem is not None:
                 message, hint = problem
@@ -295,16 +286,7 @@ class UnknownField(Check):
 
     def check_rule(self, ctx: Context, rule: ast.Rule) -> Iterable[Diagnostic]:
         scope = ctx.scope(rule)
-        for index in range(len(rule.steps)):
-            yield from self._paths(scope, scope.step_nodes(index), index)
-        yield from self._paths(scope, scope.map_nodes(), None)
-
-    def _paths(
-        self, scope: RuleScope, nodes: Iterable[object], index: int | None
-    ) -> Iterator[Diagnostic]:
-        for node in nodes:
-            if not isinstance(node, ast.Path):
-                continue
+        for node, index in scope.paths():
             ref = scope.path_ref(node, index)
             found = None if ref is None else scope.lookup(ref, index)
             if ref is None or found is None or found.status != "unknown":
