@@ -22,7 +22,7 @@ import click
 from evrule import __version__
 from evrule.commands.explain_cmd import explain_command
 from evrule.commands.graph_cmd import graph_command
-from evrule.commands.options import matcher_options
+from evrule.commands.options import input_option, matcher_options
 from evrule.commands.test_cmd import test_command
 from evrule.compiler.diagnostics import CompileError, Diagnostic, github_annotation, render
 
@@ -232,14 +232,7 @@ def _open_out(stack: ExitStack, name: str | None) -> IO[str] | None:
 
 @cli.command()
 @click.argument("source", nargs=-1, required=True)
-@click.option(
-    "-i",
-    "--input",
-    "input_path",
-    default="-",
-    show_default=True,
-    help="Signals as JSON Lines (raw signals or Segment debug batches); - is stdin.",
-)
+@input_option
 @click.option(
     "-o",
     "--output",

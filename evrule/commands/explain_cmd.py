@@ -15,20 +15,13 @@ from typing import IO, Any
 
 import click
 
-from evrule.commands.options import matcher_options
+from evrule.commands.options import input_option, matcher_options
 from evrule.compiler.diagnostics import CompileError, render_all
 
 
 @click.command("explain")
 @click.argument("rules", nargs=-1, required=True)
-@click.option(
-    "-i",
-    "--input",
-    "input_path",
-    default="-",
-    show_default=True,
-    help="Signals as JSON Lines (as for `evrule run`); - is stdin.",
-)
+@input_option
 @click.option(
     "--rule",
     "rule_ids",

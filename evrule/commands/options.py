@@ -51,3 +51,14 @@ def matcher_options(func: F) -> F:
     for option in reversed(options):
         func = option(func)
     return func
+
+
+input_option = click.option(
+    "-i",
+    "--input",
+    "input_path",
+    default="-",
+    show_default=True,
+    help="Signals as JSON Lines (raw signals or Segment debug batches); - is stdin.",
+)
+"""`-i/--input`, read the same way by `run` and `explain`."""
