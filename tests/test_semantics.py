@@ -589,3 +589,16 @@ track "Created"
     resp = response("a1", 0, 1, "u", "r", status=201)
     resp["data"]["status"] = 201.0  # JSON from some SDKs writes numbers as floats
     assert [brief(e)[2] for e in run_all(rules, [resp], backend)] == [[1]]
+
+
+def test_explicit_data_prefix_reaches_keys_spelled_like_envelope_fields(backend: str) -> None:
+    rules = """
+track "Instrumented"
+  id "instrumented"
+  when i = instrumentation(data.type == "track" and type == "instrumentation")
+  map properties.call = i.data.type
+      properties.index = i.index
+"""
+    sig = signal("instrumentation", "a1", 0, 7, type="track", rawEvent={"event": "X"})
+    (event,) = run_all(rules, [sig], backend)
+    assert event["properties"] == {"call": "track", "index": 7}

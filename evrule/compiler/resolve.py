@@ -5,7 +5,9 @@ A path in a rule means one of three things, decided by its first name:
 - an alias bound by an earlier step (`req.requestId`): a field of that step's signal;
 - an envelope field (`anonymousId`, `timestamp`, `index`, `context...`, `type`, `userId`,
   `messageId`) of the signal being tested;
-- otherwise a field under the signal's `data` (`target.innerText`, `page.path`, `body.items[0]`).
+- otherwise a field under the signal's `data` (`target.innerText`, `page.path`, `body.items[0]`);
+  an explicit `data.` prefix names the data object itself (`data.type`, `data.index`), for data
+  keys spelled like envelope fields; a bare `data` is a field called `data`.
 
 Inside an alias path the same envelope-or-data rule applies to what follows the alias:
 `req.timestamp` is the request's envelope timestamp, `req.body.id` is under its `data`.
@@ -41,6 +43,10 @@ class Ref:
 def _split(
     parts: tuple[str | int, ...],
 ) -> tuple[Literal["data", "envelope"], tuple[str | int, ...]]:
+    if len(parts) > 1 and parts[0] == "data":
+        # An explicit `data.` names the data object itself, so that data keys spelled like
+        # envelope fields stay reachable (`data.type` of an instrumentation signal).
+        return "data", parts[1:]
     if parts and isinstance(parts[0], str) and parts[0] in ENVELOPE_ROOTS:
         return "envelope", parts
     return "data", parts

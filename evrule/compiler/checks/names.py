@@ -335,8 +335,6 @@ class UnknownField(Check):
                 return f"did you mean the alias `{close}`?"
         if found.suggestion is not None:
             return f"did you mean `{found.suggestion}`?"
-        if ref.scope == "data" and ref.path[:1] == ("data",):
-            return "fields under a signal's `data` are written without `data.`"
         if ref.scope == "data" and len(ref.path) == 1:
             fields = list(signals.KINDS[kind].fields)
             return f"fields of `{kind}`: " + ", ".join(fields[:12])
