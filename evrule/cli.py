@@ -22,6 +22,7 @@ import click
 from evrule import __version__
 from evrule.commands.explain_cmd import explain_command
 from evrule.commands.graph_cmd import graph_command
+from evrule.commands.list_cmd import list_command
 from evrule.commands.options import input_option, matcher_options
 from evrule.commands.test_cmd import test_command
 from evrule.compiler.diagnostics import CompileError, Diagnostic, github_annotation, render
@@ -368,6 +369,7 @@ def run(
 cli.add_command(explain_command, "explain")
 cli.add_command(graph_command, "graph")
 cli.add_command(test_command, "test")
+cli.add_command(list_command, "list")
 
 
 def main() -> None:

@@ -252,3 +252,39 @@ def test_console_script_never_shows_a_traceback(tmp_path: Path) -> None:
         )
         assert "Traceback" not in result.stdout + result.stderr, args
         assert result.returncode in (1, 2), (args, result.returncode)
+
+
+# ---- list -------------------------------------------------------------------------------
+
+
+def test_list_shows_every_rule_and_its_content_hash(rules: Path, tmp_path: Path) -> None:
+    extra = tmp_path / "more.evrule"
+    extra.write_text(
+        'page "Home"\n  owner "web"\n  tags ["nav"]\n  enabled false\n'
+        '  when n = navigation(path == "/")\n',
+        "utf-8",
+    )
+    code, out, _ = invoke("list", str(tmp_path))
+    assert code == 0
+    assert out.splitlines() == [
+        f'cart.add  track "Add to Cart"  {rules}:1',
+        f'cart.failed  track "Add to Cart Failed"  {rules}:9',
+        f'more.page.home  page "Home"  {extra}:1  owner web  [nav]  (disabled)',
+    ]
+    code, out, _ = invoke("list", "--format", "json", str(tmp_path))
+    rows = json.loads(out)
+    assert [r["id"] for r in rows] == ["cart.add", "cart.failed", "more.page.home"]
+    assert rows[2]["enabled"] is False and rows[2]["hash"] is None
+    before = rows[0]["hash"]
+    # Moving a rule keeps its hash; changing what it does changes it.
+    rules.write_text("\n\n" + RULES, "utf-8")
+    assert json.loads(invoke("list", "--format", "json", str(rules))[1])[0]["hash"] == before
+    rules.write_text(RULES.replace("within 2s", "within 3s"), "utf-8")
+    assert json.loads(invoke("list", "--format", "json", str(rules))[1])[0]["hash"] != before
+
+
+def test_list_refuses_rules_with_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.evrule"
+    bad.write_text('track "X"\n  when c = interaction.clik\n', "utf-8")
+    code, out, _ = invoke("list", str(bad))
+    assert code == 1 and "E201" in out
