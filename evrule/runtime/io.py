@@ -12,16 +12,18 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, Final
 
 from evrule.compiler.signals import (
     DEFAULT_MAX_DEPTH,
     ENVELOPE,
     KINDS,
+    REQUIRED_ENVELOPE,
     SIGNAL_TYPES,
     FieldSpec,
+    KindSpec,
     parse_timestamp,
     validate_signal,
 )
@@ -108,142 +110,384 @@ def _from_message(msg: Any) -> dict[str, Any] | str | None:
 # ---- a fast path for validate_signal -------------------------------------------------------
 #
 # Validating every field of every signal through `validate_signal` costs more than decoding it
-# (bench/results.md). The checkers below are compiled once from the same tables (`ENVELOPE`,
-# `KINDS`) and only ever *accept*: they return True for signals that `validate_signal` accepts
-# too, and anything they are unsure about (a value of an unexpected Python type, a possibly deep
-# nesting) goes to `validate_signal`, which also writes every rejection reason. So the fast path
-# changes how long validation takes, never its outcome (tests/test_bench.py checks both agree).
+# (bench/results.md). The checkers below are generated once, at import, from the same tables
+# (`ENVELOPE`, `KINDS`) and only ever *accept*: `_surely_valid` returns True only for signals
+# that `validate_signal` accepts too, and anything it is unsure about (an unknown Python type, a
+# possibly deep nesting, a timestamp outside the common form) goes to `validate_signal`, which
+# also writes every rejection reason. So the fast path changes how long validation takes, never
+# its outcome (tests/test_io.py checks both agree on generated and mutated signals of every kind).
+#
+# One function per signal type checks the envelope and then, by the kind `kind_of` would pick,
+# that kind's `data`, in straight-line code: a known field is one `get` and one type test, and the
+# known objects below it are checked in place. Objects with many known keys of which few are
+# present (a DOM element: 33 known, ~8 present) are walked by their keys instead, in a function
+# shared by every place they appear. `_CHECKER_SOURCE` holds the generated code.
 
 _NONE = type(None)
 _SIGNAL_TYPE_SET = frozenset(SIGNAL_TYPES)
+_MISSING = object()
+_FLAT_MAX_FIELDS = 16  # objects with more known keys are walked by their present keys
 
-# A compiled field: (exact Python types accepted or None for any, how floats fare, checks of the
-# known keys of an object, check of array items).
-_Node = tuple[frozenset[type] | None, int, dict[str, Any] | None, Any]
-_FLOAT_NO, _FLOAT_FINITE, _FLOAT_INTEGRAL, _FLOAT_ANY = 0, 1, 2, 3
-
-
-def _node(spec: FieldSpec) -> _Node:
-    types = spec.types
-    if "any" in types:
-        exact, floats = None, _FLOAT_ANY
-    else:
-        pairs = (("string", str), ("boolean", bool), ("object", dict), ("array", list))
-        found = {py for t, py in pairs if t in types}
-        if "null" in types:
-            found.add(_NONE)
-        if "integer" in types or "number" in types:
-            found.add(int)
-        exact = frozenset(found)
-        floats = (
-            _FLOAT_FINITE
-            if "number" in types
-            else _FLOAT_INTEGRAL
-            if "integer" in types
-            else _FLOAT_NO
-        )
-    children = {k: _node(c) for k, c in spec.children.items()} if spec.children else None
-    items = _node(spec.items) if spec.items is not None else None
-    return exact, floats, children, items
-
-
-def _float_ok(mode: int, value: float) -> bool:
-    if mode == _FLOAT_FINITE:
-        return math.isfinite(value)
-    if mode == _FLOAT_INTEGRAL:
-        return value.is_integer()
-    return mode == _FLOAT_ANY
-
-
-def _ok(node: _Node, value: Any) -> bool:
-    """True only if `validate_signal` would accept `value` for this field."""
-    exact, floats, children, items = node
-    t = type(value)
-    if t is float:
-        if not _float_ok(floats, value):
-            return False
-    elif exact is not None and t not in exact:
-        return False
-    if children is not None and t is dict:
-        for k, v in value.items():
-            child = children.get(k)
-            if child is None:
-                continue
-            if child[2] is None and child[3] is None:  # a leaf: test it here, without a call
-                tv = type(v)
-                if tv is float:
-                    if not _float_ok(child[1], v):
-                        return False
-                elif child[0] is not None and tv not in child[0]:
-                    return False
-            elif not _ok(child, v):
-                return False
-    if items is not None and t is list:
-        if items[2] is None and items[3] is None:
-            item_types, item_floats = items[0], items[1]
-            for v in value:
-                tv = type(v)
-                if tv is float:
-                    if not _float_ok(item_floats, v):
-                        return False
-                elif item_types is not None and tv not in item_types:
-                    return False
-        else:
-            for v in value:
-                if not _ok(items, v):
-                    return False
-    return True
-
-
-_ENVELOPE_NODES = {name: _node(spec) for name, spec in ENVELOPE.items()}
-_REQUIRED_NODES = tuple((n, _ENVELOPE_NODES[n]) for n in ("type", "anonymousId", "index"))
-_OPTIONAL_NODES = tuple((n, _ENVELOPE_NODES[n]) for n in ("messageId", "userId", "context"))
-_DATA_NODES = {
-    name: _node(FieldSpec(("object",), name, kind.fields)) for name, kind in KINDS.items()
+# JSON type name -> the exact Python type decoded JSON gives it; floats are tested apart
+# ("number" takes finite ones, "integer" integral ones) and bool is never a number.
+_PY_TYPES: dict[str, type] = {
+    "string": str,
+    "boolean": bool,
+    "null": _NONE,
+    "integer": int,
+    "number": int,
+    "object": dict,
+    "array": list,
 }
-# kind_of(signal) from the same tables, as a dict lookup: type -> (key under data, {value: kind}).
-_SUB_KINDS: dict[str, tuple[str, dict[str, str]]] = {}
-for _kind in KINDS.values():
-    if _kind.discriminator is not None:
-        _key, _value = _kind.discriminator
-        _SUB_KINDS.setdefault(_kind.type, (_key, {}))[1][_value] = _kind.name
+_PY_NAMES: dict[type, str] = {
+    str: "str",
+    bool: "bool",
+    _NONE: "_NONE",
+    int: "int",
+    dict: "dict",
+    list: "list",
+}
+_DEFAULTS: dict[type, str] = {str: "''", bool: "False", _NONE: "None", int: "0"}
+
+# The timestamps SDKs write ("2026-03-01T12:00:00.045Z"), with the calendar spelled out so that
+# a match needs no datetime: years 0001-9999, days that exist in every year (29 February is left
+# to parse_timestamp), hours 00-23, offsets within a day. Every string it matches also matches
+# TIMESTAMP_PATTERN and parses with datetime.fromisoformat; the fraction lengths and offsets are
+# probed against parse_timestamp itself below, so a Python that parses fewer forms only makes
+# this pattern narrower. A cache would not help: timestamps hardly ever repeat.
+_DATE = (
+    r"(?!0000)[0-9]{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
+    r"|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)"
+)
+_TIME = r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+_ZONE = r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?"
 
 
-def _data_node(signal_type: str, data: dict[str, Any]) -> _Node | None:
-    sub = _SUB_KINDS.get(signal_type)
-    if sub is not None:
-        value = data.get(sub[0])
-        if type(value) is str:
-            name = sub[1].get(value)
-            if name is not None:
-                return _DATA_NODES[name]
-        elif isinstance(value, str):  # a str subclass: leave it to validate_signal
-            return None
-    return _DATA_NODES.get(signal_type)
+def _fast_timestamp_pattern() -> re.Pattern[str]:
+    base = "2024-01-31T23:59:59"
+    if parse_timestamp(base) is None:
+        return re.compile("(?!)")  # nothing is surely a timestamp
+    digits = 0
+    while digits < 9 and all(
+        parse_timestamp(f"{base}.{d * (digits + 1)}") is not None for d in "09"
+    ):
+        digits += 1
+    fraction = rf"(?:\.[0-9]{{1,{digits}}})?" if digits else ""
+    zones = ("Z", "+23:59", "-23:59", "+00:00", "-00:00")
+    # If one offset form does not parse, every offset is left to parse_timestamp.
+    zone = _ZONE if all(parse_timestamp(base + z) is not None for z in zones) else ""
+    return re.compile(_DATE + _TIME + fraction + zone)
 
 
-def _surely_valid(obj: dict[str, Any], raw: bytes | None) -> bool:
-    """A quick yes for the common case; False means "ask validate_signal"."""
-    # Nesting can be no deeper than the number of brackets in the text (brackets inside strings
-    # only make the count larger), so short signals skip the depth walk.
-    if raw is None or raw.count(b"{") + raw.count(b"[") > DEFAULT_MAX_DEPTH:
-        return False
-    for name, node in _REQUIRED_NODES:
-        if name not in obj or not _ok(node, obj[name]):
-            return False
-    kind = obj["type"]
-    if type(kind) is not str or kind not in _SIGNAL_TYPE_SET or "timestamp" not in obj:
-        return False
-    if parse_timestamp(obj["timestamp"]) is None:
-        return False
-    for name, node in _OPTIONAL_NODES:
-        if name in obj and not _ok(node, obj[name]):
-            return False
-    data = obj.get("data")
-    if type(data) is not dict:
-        return False
-    node = _data_node(kind, data)
-    return node is not None and _ok(node, data)
+_FAST_TIMESTAMP: Final = _fast_timestamp_pattern()
+
+
+def _timestamp_ok(value: Any) -> bool:
+    """The timestamp check the checkers inline; on decoded JSON, exactly
+    `parse_timestamp(value) is not None`."""
+    return type(value) is str and (
+        _FAST_TIMESTAMP.fullmatch(value) is not None or parse_timestamp(value) is not None
+    )
+
+
+class _Generator:
+    """Writes the checker functions as Python source.
+
+    Each check is emitted for a value held in a local variable and ends in ``return False`` when
+    the value is not surely valid. Locals are named by nesting level (``x3``, ``t3``), so a
+    child's checks can sit inside its parent's without clashing. Functions are shared by the
+    shape of what they check, so the code stays deterministic and small.
+    """
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.tail: list[str] = []  # tables naming functions, assigned once all are defined
+        self.env: dict[str, Any] = {
+            "_NONE": _NONE,
+            "_MISSING": _MISSING,
+            "_isfinite": math.isfinite,
+            "_ts_match": _FAST_TIMESTAMP.fullmatch,
+            "_parse_timestamp": parse_timestamp,
+        }
+        self.functions: dict[Any, str] = {}
+        self.count = 0
+
+    def const(self, prefix: str, value: Any) -> str:
+        self.count += 1
+        name = f"_{prefix}{self.count}"
+        self.env[name] = value
+        return name
+
+    def build(self) -> dict[str, Any]:
+        source = "\n".join([*self.lines, "", *self.tail]) + "\n"
+        exec(compile(source, "<evrule.runtime.io checkers>", "exec"), self.env)
+        self.env["__source__"] = source
+        return self.env
+
+    def type_test(self, t: str, types: Iterable[type]) -> str:
+        """An expression true when the type in `t` is none of `types`."""
+        names = [_PY_NAMES[py] for py in dict.fromkeys(types)]
+        if len(names) > 2:
+            return f"{t} not in {self.const('S', frozenset(dict.fromkeys(types)))}"
+        return " and ".join(f"{t} is not {n}" for n in names)
+
+    # -- one value
+
+    def value(self, spec: FieldSpec, x: str, level: int, ind: str) -> list[str]:
+        """Checks of the value in local `x`, which sits `level` deep (the signal is level 1)."""
+        t = f"t{level}"
+        types = spec.types
+        branches: list[tuple[str, list[str]]] = []
+        if ("object" in types or "any" in types) and spec.children:
+            branches.append(("dict", self.fields(spec.children, x, level, ind + "    ")))
+        if ("array" in types or "any" in types) and spec.items is not None:
+            branches.append(("list", self.items(spec.items, x, level, ind + "    ")))
+        if "any" in types:
+            if not branches:
+                return []
+            return [f"{ind}{t} = type({x})"] + [
+                line
+                for i, (py, body) in enumerate(branches)
+                for line in [f"{ind}{'if' if i == 0 else 'elif'} {t} is {py}:", *body]
+            ]
+        if "number" in types or "integer" in types:
+            test = f"_isfinite({x})" if "number" in types else f"{x}.is_integer()"
+            branches.append(("float", [f"{ind}    if not {test}:", f"{ind}        return False"]))
+        # Types accepted without a further test: scalars, and objects and arrays the schema
+        # says nothing more about.
+        plain = [py for py in map(_PY_TYPES.get, types) if py.__name__ not in dict(branches)]
+        out = [f"{ind}{t} = type({x})"]
+        # The type listed first is the likely one: test it first.
+        if _PY_TYPES[types[0]] in plain or not branches:
+            out.append(f"{ind}if {self.type_test(t, plain)}:")
+            if not branches:
+                return [*out, f"{ind}    return False"]
+            for i, (py, body) in enumerate(branches):
+                out.append(f"{ind}    {'if' if i == 0 else 'elif'} {t} is {py}:")
+                out.extend("    " + line for line in body)
+            return [*out, f"{ind}    else:", f"{ind}        return False"]
+        for i, (py, body) in enumerate(branches):
+            out += [f"{ind}{'if' if i == 0 else 'elif'} {t} is {py}:", *body]
+        if plain:
+            return [*out, f"{ind}elif {self.type_test(t, plain)}:", f"{ind}    return False"]
+        return [*out, f"{ind}else:", f"{ind}    return False"]
+
+    def items(self, spec: FieldSpec, x: str, level: int, ind: str) -> list[str]:
+        y = f"x{level + 1}"
+        body = self.value(spec, y, level + 1, ind + "    ")
+        return [f"{ind}for {y} in {x}:", *body] if body else []
+
+    # -- objects
+
+    def fields(
+        self, fields: Mapping[str, FieldSpec], x: str, level: int, ind: str, envelope: bool = False
+    ) -> list[str]:
+        """Checks of the known fields of the dict in local `x`."""
+        if len(fields) > _FLAT_MAX_FIELDS and not envelope:
+            return [f"{ind}if not {self.walker(fields, level)}({x}):", f"{ind}    return False"]
+        # `x.get(...)` rather than a local `g = x.get`: CPython 3.11+ calls a method it looks up
+        # in place faster than a bound method held in a variable.
+        out: list[str] = []
+        for key, spec in fields.items():
+            out += self.field(key, spec, x, level + 1, ind, envelope)
+        return out
+
+    def field(
+        self, key: str, spec: FieldSpec, obj: str, level: int, ind: str, envelope: bool
+    ) -> list[str]:
+        """Checks of one known field of the dict in local `obj`; the field sits `level` deep."""
+        x, get = f"x{level}", f"{obj}.get({key!r}"
+        required = envelope and key in REQUIRED_ENVELOPE
+        if envelope and key in ("type", "data"):
+            return []  # checked first, to choose the kind
+        if envelope and key == "timestamp":  # _timestamp_ok
+            test = f"_ts_match({x}) is None and _parse_timestamp({x}) is None"
+            return [
+                f"{ind}{x} = {get})",
+                f"{ind}if type({x}) is not str or ({test}):",
+                f"{ind}    return False",
+            ]
+        if "any" in spec.types and not spec.children and spec.items is None:
+            # Anything goes.
+            if required:
+                return [f"{ind}if {key!r} not in {obj}:", f"{ind}    return False"]
+            return []
+        # A missing field reads as a default the checks accept: a value of its first scalar type
+        # when it is optional, None (which it must not accept) when it is required; a field that
+        # takes only objects or arrays reads as _MISSING and is skipped.
+        if "any" in spec.types:
+            scalars = [str, int, bool, _NONE]
+        else:
+            scalars = [
+                py for py in map(_PY_TYPES.__getitem__, spec.types) if py not in (dict, list)
+            ]
+        if required:
+            default = "_MISSING" if _NONE in scalars else None
+        else:
+            default = _DEFAULTS[scalars[0]] if scalars else "_MISSING"
+        got = f"{get})" if default is None else f"{get}, {default})"
+        if all(t in ("string", "boolean", "null") for t in spec.types):
+            if len(scalars) == 1:
+                test = self.type_test(f"type({got})", scalars)
+                return [f"{ind}if {test}:", f"{ind}    return False"]
+            t = f"t{level}"
+            test = self.type_test(t, scalars)
+            return [f"{ind}{t} = type({got})", f"{ind}if {test}:", f"{ind}    return False"]
+        out = [f"{ind}{x} = {got}"]
+        if default != "_MISSING":
+            return out + self.value(spec, x, level, ind)
+        if required:
+            out += [f"{ind}if {x} is _MISSING:", f"{ind}    return False"]
+            return out + self.value(spec, x, level, ind)
+        return [*out, f"{ind}if {x} is not _MISSING:", *self.value(spec, x, level, ind + "    ")]
+
+    def walker(self, fields: Mapping[str, FieldSpec], level: int) -> str:
+        """A function checking a dict `level` deep by walking its keys; returns its name."""
+        key = ("walk", _shape_of(fields), level)
+        name = self.functions.get(key)
+        if name is not None:
+            return name
+        self.count += 1
+        name = self.functions[key] = f"_walk{self.count}"
+        # Per known key: the types that need no further test, and a checker for the others; a
+        # string in a known key that takes none is wrong at once.
+        accepted: dict[str, frozenset[type]] = {}
+        checkers: dict[str, str] = {}
+        for field, spec in fields.items():
+            if "any" in spec.types and not spec.children and spec.items is None:
+                continue
+            accepted[field] = _unchecked(spec)
+            checkers[field] = self.checker(spec, level + 1)
+        table = self.const("C", None)
+        self.tail.append(f"{table} = {{{', '.join(f'{k!r}: {c}' for k, c in checkers.items())}}}")
+        no_string = frozenset(k for k, types in accepted.items() if str not in types)
+        self.lines += [
+            "",
+            f"def {name}(x):",
+            f"    accepted = {self.const('A', accepted)}.get",
+            "    for k, v in x.items():",
+            "        t = type(v)",
+            "        if t is str:  # most values: one set lookup",
+            f"            if k in {self.const('N', no_string)}:",
+            "                return False",
+            "        else:",
+            "            s = accepted(k)",
+            f"            if s is not None and t not in s and not {table}[k](v):",
+            "                return False",
+            "    return True",
+        ]
+        return name
+
+    def checker(self, spec: FieldSpec, level: int) -> str:
+        """A function value -> bool for one field `level` deep; returns its name."""
+        key = ("check", _shape(spec), level)
+        name = self.functions.get(key)
+        if name is None:
+            self.count += 1
+            name = self.functions[key] = f"_check{self.count}"
+            body = self.value(spec, f"x{level}", level, "    ")
+            self.lines += ["", f"def {name}(x{level}):", *body, "    return True"]
+        return name
+
+    def signal_type(self, name: str, kinds: list[KindSpec]) -> str:
+        """The checker of every signal of one type: the envelope, then the fields of the kind that
+        kind_of picks (the whole type's when the discriminator matches no sub-kind), then the
+        nesting depth."""
+        whole = next(k for k in kinds if k.discriminator is None)
+        subs = [k for k in kinds if k.discriminator is not None]
+        out = [
+            "",
+            f"# {', '.join(k.name for k in kinds)}",
+            f"def _{name}(signal, text):",
+            "    data = signal.get('data')",
+            "    if type(data) is not dict:",
+            "        return False",
+            *self.fields(ENVELOPE, "signal", 1, "    ", envelope=True),
+        ]
+        if subs:
+            keys = {k.discriminator[0] for k in subs if k.discriminator is not None}
+            assert len(keys) == 1, "one discriminator per signal type"
+            out += [
+                f"    sub = data.get({keys.pop()!r})",
+                "    if type(sub) is not str and isinstance(sub, str):",
+                "        return False  # a str subclass: leave it to validate_signal",
+            ]
+            for i, kind in enumerate(subs):
+                assert kind.discriminator is not None
+                key, value = kind.discriminator
+                out.append(f"    {'if' if i == 0 else 'elif'} sub == {value!r}:")
+                # The discriminator is a string here, which its field takes.
+                assert "string" in kind.fields[key].types and not kind.fields[key].children
+                fields = {k: f for k, f in kind.fields.items() if k != key}
+                out += self.fields(fields, "data", 2, "        ") or ["        pass"]
+            out.append("    else:")
+            out += self.fields(whole.fields, "data", 2, "        ") or ["        pass"]
+        else:
+            out += self.fields(whole.fields, "data", 2, "    ")
+        # Nesting can be no deeper than the number of brackets in the text (brackets inside
+        # strings only make the count larger), which is cheaper than walking what the schema
+        # leaves open (unknown keys, open objects, "any" fields).
+        # Many lines hold no array: one quick find spares counting '[' through the whole line.
+        limit = DEFAULT_MAX_DEPTH
+        for kind, b in (("bytes", "b"), ("str", "")):
+            out += [
+                f"    {'if' if kind == 'bytes' else 'elif'} type(text) is {kind}:",
+                f"        n = text.count({b}'{{')",
+                f"        i = text.find({b}'[')",
+                f"        return (n if i < 0 else n + text.count({b}'[', i)) <= {limit!r}",
+            ]
+        out.append("    return False")
+        self.lines += out
+        return f"_{name}"
+
+
+def _unchecked(spec: FieldSpec) -> frozenset[type]:
+    """The Python types a field takes without a further test: floats only where it takes any
+    value, objects and arrays only where the schema says nothing about what they hold."""
+    if "any" in spec.types:
+        types = {str, int, float, bool, _NONE, dict, list}
+    else:
+        types = {_PY_TYPES[n] for n in spec.types}
+    described = {dict if spec.children else None, list if spec.items is not None else None}
+    return frozenset(types - described)
+
+
+def _shape(spec: FieldSpec) -> Any:
+    """What the checks of a field depend on, as a hashable value."""
+    children = _shape_of(spec.children) if spec.children else None
+    return (spec.types, children, _shape(spec.items) if spec.items is not None else None)
+
+
+def _shape_of(fields: Mapping[str, FieldSpec]) -> Any:
+    return tuple((key, _shape(spec)) for key, spec in fields.items())
+
+
+def _generate() -> tuple[dict[str, Any], str]:
+    """signal type -> its checker (signal, line text) -> bool; and the generated source."""
+    gen = _Generator()
+    names = {
+        t: gen.signal_type(t, [k for k in KINDS.values() if k.type == t]) for t in SIGNAL_TYPES
+    }
+    env = gen.build()
+    return {t: env[name] for t, name in names.items()}, env["__source__"]
+
+
+_CHECKERS, _CHECKER_SOURCE = _generate()
+
+
+def _surely_valid(obj: dict[str, Any], text: str | bytes) -> bool:
+    """A quick yes for the common case; False means "ask validate_signal". `text` is the line
+    `obj` was decoded from (decode_line and read_lines inline this)."""
+    kind = obj.get("type")
+    check = _CHECKERS.get(kind) if type(kind) is str else None
+    return check is not None and check(obj, text)
+
+
+# An Item without the frozen dataclass's __init__ (two object.__setattr__ calls, half the cost of
+# a valid line's bookkeeping): the slots are set through their descriptors. Same object.
+_new_item = object.__new__
+_set_line = Item.line.__set__  # type: ignore[attr-defined]
+_set_signal = Item.signal.__set__  # type: ignore[attr-defined]
 
 
 def decode_line(text: str | bytes, line: int, source: str = "-") -> list[Item | Rejected]:
@@ -252,16 +496,26 @@ def decode_line(text: str | bytes, line: int, source: str = "-") -> list[Item | 
         obj = _loads(text)
     except _DECODE_ERRORS as exc:
         return [Rejected(line, f"not valid JSON: {exc}", _text(text), source)]
+    if type(obj) is dict:
+        kind = obj.get("type")  # _surely_valid, inlined
+        check = _CHECKERS.get(kind) if type(kind) is str else None
+        if check is not None and "batch" not in obj and check(obj, text):
+            item = _new_item(Item)
+            _set_line(item, line)
+            _set_signal(item, obj)
+            return [item]
+    return _decoded(obj, text, line, source)
+
+
+def _decoded(obj: Any, text: str | bytes, line: int, source: str) -> list[Item | Rejected]:
+    """decode_line for a decoded line the fast path did not accept."""
     if type(obj) is not dict:
         return [Rejected(line, "not a JSON object", _text(text), source)]
     kind = obj.get("type")
+    raw = _text(text)
     if "batch" not in obj and type(kind) is str and kind in _SIGNAL_TYPE_SET:
         # The common case, a raw signal: the checks below cannot apply to it.
-        raw = text if type(text) is bytes else None
-        if _surely_valid(obj, raw):
-            return [Item(line, obj)]
-        return [_validated(obj, line, source, "", _text(text))]
-    raw = _text(text)
+        return [_validated(obj, line, source, "", raw)]
     if "batch" in obj and "type" not in obj:
         batch = obj["batch"]
         if type(batch) is not list:
@@ -276,13 +530,13 @@ def decode_line(text: str | bytes, line: int, source: str = "-") -> list[Item | 
                 continue
             out.append(_validated(sig, line, source, f"batch item {i}: "))
         return out
-    if obj.get("type") == "track" and obj.get("event") == SIGNAL_EVENT:
+    if kind == "track" and obj.get("event") == SIGNAL_EVENT:
         sig = _from_message(obj)
         if isinstance(sig, str):
             return [Rejected(line, sig, raw, source)]
         assert sig is not None
         return [_validated(sig, line, source, "")]
-    if obj.get("type") in ("track", "identify", "page", "screen", "group", "alias"):
+    if kind in ("track", "identify", "page", "screen", "group", "alias"):
         return [Rejected(line, f"a Segment '{obj['type']}' message, not a signal", raw, source)]
     return [_validated(obj, line, source, "", raw)]
 
@@ -319,8 +573,11 @@ def read_lines(
     memory beyond the limit plus one read buffer); blank lines are skipped.
     """
     n = 0
+    readline, limit, loads, checkers = stream.readline, max_line_bytes + 1, _loads, _CHECKERS
+    # json.loads guesses the encoding from the first bytes: it gets the line stripped, as before.
+    as_read = _loads is not json.loads
     while True:
-        chunk = stream.readline(max_line_bytes + 1)
+        chunk = readline(limit)
         if not chunk:
             return
         n += 1
@@ -342,10 +599,26 @@ def read_lines(
                 source,
             )
             continue
-        stripped = chunk.strip()
-        if not stripped:
+        # decode_line, inlined for the common case of one valid signal per line. orjson skips
+        # the whitespace around a JSON value, and fails on what else strip() would remove, so the
+        # line is decoded as read and stripped only when it takes the general path.
+        text = chunk if as_read else chunk.strip()
+        try:
+            obj = loads(text)
+        except _DECODE_ERRORS:
+            stripped = chunk.strip()
+            if stripped:
+                yield from decode_line(stripped, n, source)
             continue
-        yield from decode_line(stripped, n, source)
+        kind = obj.get("type") if type(obj) is dict else None  # _surely_valid, inlined
+        check = checkers.get(kind) if type(kind) is str else None
+        if check is not None and "batch" not in obj and check(obj, text):
+            item = _new_item(Item)
+            _set_line(item, n)
+            _set_signal(item, obj)
+            yield item
+        else:
+            yield from _decoded(obj, chunk.strip(), n, source)
 
 
 def sort_items(items: Iterable[Item | Rejected]) -> list[Item | Rejected]:
