@@ -30,6 +30,7 @@ from evrule.compiler.signals import (
     validate_signal,
 )
 from evrule.runtime import io as evio
+from evrule.runtime import validate
 from evrule.runtime.io import Item, Rejected, decode_line, read_lines, sort_items
 from tests.helpers import click, signal
 
@@ -213,8 +214,8 @@ def _agrees(signal: Any) -> bool:
     """Checks the fast path against validate_signal on one decoded value; returns whether the
     fast path accepted it."""
     text = json.dumps(signal)
-    fast = evio._surely_valid(signal, text)
-    assert fast == evio._surely_valid(signal, text.encode())
+    fast = validate.surely_valid(signal, text)
+    assert fast == validate.surely_valid(signal, text.encode())
     valid = validate_signal(signal) is None
     assert valid or not fast, f"fast path accepts what validate_signal rejects: {text[:300]}"
     if _brackets(text) <= DEFAULT_MAX_DEPTH:
@@ -413,7 +414,7 @@ def _object(fields: Mapping[str, FieldSpec]) -> st.SearchStrategy[dict[str, Any]
 
 
 _timestamps = st.one_of(
-    st.from_regex(evio._FAST_TIMESTAMP.pattern, fullmatch=True),
+    st.from_regex(validate.FAST_TIMESTAMP.pattern, fullmatch=True),
     st.from_regex(TIMESTAMP_PATTERN, fullmatch=True),  # mostly valid, some not (month 13...)
     st.sampled_from(["2024-02-29T00:00:00Z", "2023-02-29T00:00:00Z", "2026-03-01T12:00,5"]),
 )
@@ -470,13 +471,13 @@ def test_fast_path_agrees_on_drawn_signals(signal: dict[str, Any]) -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(
     st.from_regex(TIMESTAMP_PATTERN, fullmatch=True),
-    st.from_regex(evio._FAST_TIMESTAMP.pattern, fullmatch=True),
+    st.from_regex(validate.FAST_TIMESTAMP.pattern, fullmatch=True),
     st.text(alphabet="0123456789-T:.,Z+ ", max_size=30),
 ))  # fmt: skip
 def test_fast_timestamp_pattern_is_a_subset_of_parse_timestamp(text: str) -> None:
-    if evio._FAST_TIMESTAMP.fullmatch(text):
+    if validate.FAST_TIMESTAMP.fullmatch(text):
         assert parse_timestamp(text) is not None
-    assert evio._timestamp_ok(text) == (parse_timestamp(text) is not None)
+    assert validate.timestamp_ok(text) == (parse_timestamp(text) is not None)
 
 
 @pytest.mark.parametrize(
@@ -493,9 +494,9 @@ def test_fast_timestamp_pattern_is_a_subset_of_parse_timestamp(text: str) -> Non
     ],
 )  # fmt: skip
 def test_fast_timestamp_edges(text: str) -> None:
-    if evio._FAST_TIMESTAMP.fullmatch(text):
+    if validate.FAST_TIMESTAMP.fullmatch(text):
         assert parse_timestamp(text) is not None
-    assert evio._timestamp_ok(text) == (parse_timestamp(text) is not None)
+    assert validate.timestamp_ok(text) == (parse_timestamp(text) is not None)
     signal = click("a1", 0, 1, "Go")
     signal["timestamp"] = text
     _agrees(signal)
@@ -539,7 +540,7 @@ def test_nesting_at_the_limit_with_no_other_brackets(depth: int) -> None:
 def test_brackets_inside_strings_only_slow_down() -> None:
     signal = click("a1", 0, 1, "{[" * 40)
     line = json.dumps(signal).encode()
-    assert not evio._surely_valid(signal, line)  # 80 brackets, though nothing nests
+    assert not validate.surely_valid(signal, line)  # 80 brackets, though nothing nests
     assert decode_line(line, 1) == [Item(1, signal)]
 
 
@@ -559,4 +560,4 @@ def test_example_sessions_decode_as_before(path: Path) -> None:
 
 
 def test_generated_checkers_are_deterministic() -> None:
-    assert evio._generate()[1] == evio._CHECKER_SOURCE
+    assert validate._generate()[1] == validate.CHECKER_SOURCE
