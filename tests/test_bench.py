@@ -1,13 +1,15 @@
 """The benchmark harness (bench/), and the invariants its speed-ups rely on.
 
 `make bench` itself takes minutes; here the harness runs in its `tiny` mode in-process, which
-checks its plumbing and the agreement between evrule, EQL and the look-back matcher, not speed.
+checks its plumbing and the agreement between evrule, EQL and the look-back matcher, not speed,
+and once exactly as `make bench-quick` runs it (about 30 s), so the quick mode never rots either.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -42,6 +44,21 @@ def test_generated_rules_compile() -> None:
     assert len(plan.rules) == 200
     assert {g.steps for g in gens} == {1, 2, 3}
     assert generate.rules(50, seed=1) == gens[:50]
+
+
+def test_quick_mode_as_make_bench_quick_runs_it(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "run.py"), "--quick", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    saved = json.loads((tmp_path / "results.json").read_text("utf-8"))
+    assert saved["mode"] == "quick"
+    assert saved["agreement"]["passed"] and saved["agreement"]["eql"]
+    assert "## Targets" in (tmp_path / "results.md").read_text("utf-8")
 
 
 def test_harness_tiny(tmp_path: Path) -> None:
