@@ -602,3 +602,15 @@ track "Instrumented"
     sig = signal("instrumentation", "a1", 0, 7, type="track", rawEvent={"event": "X"})
     (event,) = run_all(rules, [sig], backend)
     assert event["properties"] == {"call": "track", "index": 7}
+
+
+def test_feeding_goes_on_after_an_end_of_stream_flush(backend: str) -> None:
+    m = matcher_of(FAILED, backend)
+    m.feed_many([click("a1", 0, 1, "Add"), request("a1", 1, 2, "https://x/api/cart", "r")])
+    assert len(m.flush()) == 1
+    state = m.export_state()
+    json.dumps(state, allow_nan=False)  # no Infinity: the state is valid JSON
+    # A later stream is matched as usual, held-back matches included.
+    m.feed_many([click("a1", 100, 3, "Add"), request("a1", 101, 4, "https://x/api/cart", "r2")])
+    out = m.feed(signal("navigation", "a2", 107, 1, path="/"))
+    assert [brief(e)[2] for e in out] == [[3, 4]]

@@ -875,22 +875,22 @@ class Matcher:
         every held-back match is emitted and every partial match dropped.
         """
         out: list[Event] = []
+        seen = self.watermark
         if until is None:
             horizon = math.inf
         else:
             parsed = parse_ts(until) if isinstance(until, str) else float(until)
-            if parsed is None:
+            if parsed is None or not math.isfinite(parsed):
                 raise ValueError(f"not a timestamp: {until!r}")
             horizon = parsed
         if self.watermark is None or horizon > self.watermark:
             self.watermark = horizon
         self._advance(out, force=True)
         if until is None:
-            for partials in self.keys.values():
-                for plist in partials.values():
-                    self.stats["expired"] += len(plist)
-            self.keys.clear()
-            self.watermark = None if not self.stats["signals"] else self.watermark
+            # Everything pending is gone; time itself goes back to what the signals said, so a
+            # matcher that is fed again (or whose state is exported) keeps real timestamps.
+            self.watermark = seen
+            self.next_sweep = None
         return out
 
     # -- matching --
