@@ -12,6 +12,7 @@ import json
 import os
 import re
 import sys
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -289,7 +290,7 @@ def run(
     from evrule.api import load
     from evrule.runtime.core import dumps
     from evrule.runtime.io import read_lines, sort_items
-    from evrule.runtime.runner import StrictStop
+    from evrule.runtime.runner import SEGMENT_MAX_MESSAGE_BYTES, StrictStop
     from evrule.runtime.runner import run as run_stream
 
     compiled = len(source) == 1 and Path(source[0]).suffix in (".json", ".py")
@@ -336,8 +337,16 @@ def run(
             def progress(_line: int) -> None:
                 bar.update(stream.tell() - bar.pos)
 
+        oversized: Counter[str] = Counter()
+
         def emit(event: dict[str, Any]) -> None:
-            out.write(dumps(event))
+            text = dumps(event)
+            # A character takes at most 4 bytes: only long texts need encoding to be measured.
+            if len(text) * 4 > SEGMENT_MAX_MESSAGE_BYTES and (
+                len(text.encode()) > SEGMENT_MAX_MESSAGE_BYTES
+            ):
+                oversized[event["context"]["evrule"]["rule"]] += 1
+            out.write(text)
             out.write("\n")
 
         def reject(item: Any) -> None:
@@ -358,6 +367,7 @@ def run(
         except StrictStop as exc:
             click.echo(f"evrule run: stopped (--strict): {exc}", err=True)
             sys.exit(1)
+        summary.oversized = oversized
     if state_out:
         Path(state_out).write_text(json.dumps(matcher.export_state(), ensure_ascii=False), "utf-8")
     if summary_fmt == "json":

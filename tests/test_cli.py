@@ -288,3 +288,19 @@ def test_list_refuses_rules_with_errors(tmp_path: Path) -> None:
     bad.write_text('track "X"\n  when c = interaction.clik\n', "utf-8")
     code, out, _ = invoke("list", str(bad))
     assert code == 1 and "E201" in out
+
+
+def test_run_reports_events_over_segments_message_limit(tmp_path: Path) -> None:
+    rules = tmp_path / "blob.evrule"
+    rules.write_text(
+        'track "Blob"\n  id "blob"\n  when c = interaction.click\n'
+        "  map properties.text = c.target.innerText\n",
+        "utf-8",
+    )
+    small, big = click("a1", 0, 1, "x"), click("a1", 1, 2, "é" * 17_000)  # 34 KB in UTF-8
+    stream = json.dumps(small) + "\n" + json.dumps(big) + "\n"
+    code, out, err = invoke("run", str(rules), input=stream)
+    assert code == 0 and out.count("\n") == 2  # still written: the limit is the API's
+    assert "events over Segment's 32 KB message limit" in err and "blob: 1" in err
+    code, _, err = invoke("run", str(rules), "--summary", "json", input=stream)
+    assert json.loads(err[err.index("{") :])["oversizedByRule"] == {"blob": 1}

@@ -14,6 +14,9 @@ from typing import Any
 from evrule.runtime.core import get
 from evrule.runtime.io import Item, Rejected, dump_json
 
+SEGMENT_MAX_MESSAGE_BYTES = 32 * 1024
+"""The largest message Segment's HTTP tracking API accepts."""
+
 
 class StrictStop(Exception):
     """`--strict`: the first rejected signal or map warning stops the run."""
@@ -32,6 +35,8 @@ class Summary:
     evicted: int = 0
     cancelled: int = 0
     warnings: int = 0
+    # Events larger than Segment's HTTP API takes (32 KB a message), by rule; still written.
+    oversized: Counter[str] = field(default_factory=Counter)
     warning_samples: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -50,6 +55,7 @@ class Summary:
             "evicted": self.evicted,
             "cancelled": self.cancelled,
             "warnings": self.warnings,
+            "oversizedByRule": dict(sorted(self.oversized.items())),
             "warningSamples": self.warning_samples,
         }
 
@@ -66,6 +72,12 @@ class Summary:
             f"cancelled by unless: {self.cancelled}"
         )
         out.append(f"map warnings: {self.warnings}")
+        if self.oversized:
+            out.append(
+                f"events over Segment's {SEGMENT_MAX_MESSAGE_BYTES // 1024} KB message limit "
+                f"(written, but the tracking API will refuse them): {sum(self.oversized.values())}"
+            )
+            out += [f"  {rule}: {n}" for rule, n in sorted(self.oversized.items())]
         for w in self.warning_samples[:10]:
             out.append(f"  {w['file']}:{w['line']}: {w['rule']}: {w['message']}")
         return "\n".join(out)
