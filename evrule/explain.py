@@ -532,8 +532,6 @@ class _Session(core.Tracer):
         self.consumed: set[int] = set()  # rules this signal extended
         self.cancelled: set[int] = set()  # id() of the bound lists this signal cancelled
         self.misses: list[tuple[int, int, Activity, int]] = []  # (rule, seq, activity, bound id)
-        self.miss_calls: dict[int, int] = {}
-        self.miss_partials: dict[int, list[Any]] = {}
         self.cancelling: dict[int, core.StepSpec] = {}
         if self.ts is not None and isinstance(self.key, str):
             self._late_signals(signal)
@@ -554,7 +552,12 @@ class _Session(core.Tracer):
 
     # -- the tracer hooks --
     def step(
-        self, rule: core.RuleSpec, step: core.StepSpec, signal: core.Signal, what: str
+        self,
+        rule: core.RuleSpec,
+        step: core.StepSpec,
+        signal: core.Signal,
+        what: str,
+        bound: list[core.Signal],
     ) -> None:
         r = self.rule_index[id(rule)]
         if what == "cancelled":
@@ -562,12 +565,8 @@ class _Session(core.Tracer):
             self.cancelling[r] = step
             return
         self.touched.add(r)
-        if what == "started":
-            bound = [signal]
-        else:
+        if what != "started":
             self.consumed.add(r)
-            plist = self.matcher.pending(self.key).get(r, [])
-            bound = next((p.bound for p in plist if p.bound and p.bound[-1] is signal), [signal])
         if step is not rule.positives[-1]:
             self._step_activity(rule, step, what, bound)
             return
@@ -581,23 +580,18 @@ class _Session(core.Tracer):
         self._step_activity(rule, step, "held", bound, at=_iso(until), detail=detail)
 
     def near_miss(
-        self, rule: core.RuleSpec, step: core.StepSpec, signal: core.Signal, pos: int
+        self,
+        rule: core.RuleSpec,
+        step: core.StepSpec,
+        signal: core.Signal,
+        pos: int,
+        bound: list[core.Signal],
     ) -> None:
         r = self.rule_index[id(rule)]
         if pos == 0 or not self._wants(rule):
             return  # first steps: see _first_step_misses
-        # The engine tries pending matches from the most recent on and calls this hook for each
-        # one the signal fails; the n-th call is about the n-th such match.
-        candidates = self.miss_partials.get(r)
-        if candidates is None:
-            plist = self.matcher.pending(self.key).get(r, [])
-            candidates = [p for p in reversed(plist) if self._fails_in_window(rule, p, signal)]
-            self.miss_partials[r] = candidates
-        n = self.miss_calls.get(r, 0)
-        self.miss_calls[r] = n + 1
-        pending = candidates[n].bound if n < len(candidates) else []
-        failure = self._failure(rule, step, signal, pending)
-        self._miss(r, rule, step, list(pending), failure, id(pending))
+        failure = self._failure(rule, step, signal, bound)
+        self._miss(r, rule, step, list(bound), failure, id(bound))
 
     def dropped(self, rule: core.RuleSpec, what: str, bound: list[core.Signal]) -> None:
         r = self.rule_index[id(rule)]
@@ -700,12 +694,6 @@ class _Session(core.Tracer):
         if self.ts - p.start > self.matcher.span_of(rule):
             return False
         return step.within is None or self.ts - p.last <= step.within
-
-    def _fails_in_window(self, rule: core.RuleSpec, p: Any, signal: core.Signal) -> bool:
-        step = rule.positives[p.pos]
-        if step.kind not in self.kind:
-            return False
-        return self._in_window(rule, p, step) and not self._passes(step, signal, p.bound)
 
     def _deadline(self, rule: core.RuleSpec, bound: list[core.Signal]) -> tuple[float, str]:
         start = core.parse_ts(bound[0].get("timestamp")) or 0.0

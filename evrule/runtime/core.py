@@ -614,8 +614,14 @@ class _Awaiting:
 class Tracer:
     """Receives what the engine does, for `evrule explain`. Every method is optional."""
 
-    def step(self, rule: RuleSpec, step: StepSpec, signal: Signal, what: str) -> None: ...
-    def near_miss(self, rule: RuleSpec, step: StepSpec, signal: Signal, pos: int) -> None: ...
+    # `bound` is the partial match concerned: the signals it holds, in step order (the very
+    # list the engine keeps, so its identity tells matches apart; do not change it).
+    def step(
+        self, rule: RuleSpec, step: StepSpec, signal: Signal, what: str, bound: list[Signal]
+    ) -> None: ...
+    def near_miss(
+        self, rule: RuleSpec, step: StepSpec, signal: Signal, pos: int, bound: list[Signal]
+    ) -> None: ...
     def dropped(self, rule: RuleSpec, what: str, bound: list[Signal]) -> None: ...
 
 
@@ -933,7 +939,7 @@ class Matcher:
                     step.corr is not None and not _safe(step.corr, signal, p.bound)
                 ):
                     if tracer is not None:
-                        tracer.near_miss(rule, step, signal, p.pos)
+                        tracer.near_miss(rule, step, signal, p.pos, p.bound)
                     continue
                 p.bound.append(signal)
                 p.last = ts
@@ -941,7 +947,7 @@ class Matcher:
                 self.seq += 1
                 p.seq = self.seq
                 if tracer is not None:
-                    tracer.step(rule, step, signal, "extended")
+                    tracer.step(rule, step, signal, "extended", p.bound)
                 if p.pos == len(rule.positives):
                     partials.remove(p)
                     self._complete(r, key, p, ts, out)
@@ -957,7 +963,7 @@ class Matcher:
             return
         if not holds(first) or (first.corr is not None and not _safe(first.corr, signal, [])):
             if tracer is not None:
-                tracer.near_miss(rule, first, signal, 0)
+                tracer.near_miss(rule, first, signal, 0, [])
             return
         self._start(r, key, signal, ts, out)
 
@@ -968,7 +974,7 @@ class Matcher:
         self.seq += 1
         p = _Partial(ts, ts, 1, [signal], self.seq)
         if tracer is not None:
-            tracer.step(rule, rule.positives[0], signal, "started")
+            tracer.step(rule, rule.positives[0], signal, "started", p.bound)
         if len(rule.positives) == 1:
             self._complete(r, key, p, ts, out)
             return
@@ -998,7 +1004,7 @@ class Matcher:
                 continue
             if holds(u) and (u.corr is None or _safe(u.corr, signal, p.bound)):
                 if self.tracer is not None:
-                    self.tracer.step(rule, u, signal, "cancelled")
+                    self.tracer.step(rule, u, signal, "cancelled", p.bound)
                 return True
         return False
 
@@ -1055,7 +1061,7 @@ class Matcher:
                     self._awaiting_index = None
                     self.stats["cancelled"] += 1
                     if self.tracer is not None:
-                        self.tracer.step(rule, u, signal, "cancelled")
+                        self.tracer.step(rule, u, signal, "cancelled", a.bound)
                         self.tracer.dropped(rule, "cancelled", a.bound)
                     break
 
