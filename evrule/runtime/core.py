@@ -672,6 +672,7 @@ class Matcher:
             "warnings": 0,
         }
         self.warnings: list[dict[str, Any]] = []
+        self.rejection: str | None = None  # why the last refused signal could not be matched
 
     # -- dispatch tables --
     def _build_dispatch(self) -> None:
@@ -747,12 +748,15 @@ class Matcher:
         out: list[Event] = []
         self.stats["signals"] += 1
         if type(signal) is not dict:
-            self._reject()
+            self._reject("not a JSON object")
             return out
         ts = parse_ts(signal.get("timestamp"))
+        if ts is None:
+            self._reject("no usable 'timestamp'")
+            return out
         key = get(signal, self.key_path)
-        if ts is None or type(key) is not str:
-            self._reject()
+        if type(key) is not str:
+            self._reject(f"no string '{'.'.join(self.key_path)}' to match by")
             return out
         wm = ts - self.lateness
         if self.watermark is None or wm > self.watermark:
@@ -1102,8 +1106,11 @@ class Matcher:
             if not partials:
                 del self.keys[key]
 
-    def _reject(self) -> None:
+    def _reject(self, reason: str) -> None:
+        # Counted here; `rejection` says why, for a caller that keeps rejected signals
+        # (evrule run's dead letters) instead of dropping them.
         self.stats["rejected"] += 1
+        self.rejection = reason
 
     # -- events --
     def _emit(self, rule: RuleSpec, bound: list[Signal]) -> list[Event]:

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from evrule.runtime.core import get
 from evrule.runtime.io import Item, Rejected, dump_json
 
 SEGMENT_MAX_MESSAGE_BYTES = 32 * 1024
@@ -95,37 +94,38 @@ def run(
 ) -> Summary:
     """Feed every item to `matcher`; events go to `emit`, rejections to `reject`."""
     summary = Summary()
-    key_path = tuple(matcher.key_path)
-    key_name = ".".join(key_path)
+    stats = matcher.stats
     last_line = 0
     warned = 0
+    refused = stats["rejected"]
     for item in items:
         if item.line != last_line:
             last_line = item.line
             summary.lines += 1
             if progress is not None:
                 progress(item.line)
-        if isinstance(item, Item) and type(get(item.signal, key_path)) is not str:
-            item = Rejected(
-                item.line, f"no string '{key_name}' to match by", dump_json(item.signal)
-            )
+        if isinstance(item, Item):
+            for event in matcher.feed(item.signal):
+                emit(event)
+            if stats["rejected"] == refused:
+                summary.signals += 1
+            else:
+                # The matcher refused it (no key to match by, with --key): a dead letter too.
+                refused = stats["rejected"]
+                item = Rejected(item.line, str(matcher.rejection), dump_json(item.signal))
         if isinstance(item, Rejected):
             summary.rejected[item.category] += 1
             reject(item)
             if strict:
                 raise StrictStop(f"line {item.line}: {item.reason}")
             continue
-        summary.signals += 1
-        for event in matcher.feed(item.signal):
-            emit(event)
-        if strict and matcher.stats["warnings"] != warned:
+        if strict and stats["warnings"] != warned:
             w = matcher.warnings[-1]
             raise StrictStop(f"line {item.line}: {w['file']}:{w['line']}: {w['message']}")
-        warned = matcher.stats["warnings"]
+        warned = stats["warnings"]
     if flush:
         for event in matcher.flush():
             emit(event)
-    stats = matcher.stats
     summary.events = sum(stats["events"].values())
     summary.events_by_rule.update(stats["events"])
     summary.expired = stats["expired"]
