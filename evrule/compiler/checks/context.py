@@ -18,9 +18,9 @@ Example::
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import TypeAlias, TypeVar
 
 from evrule.compiler import ast, resolve, signals
 from evrule.compiler.diagnostics import Span
@@ -32,6 +32,22 @@ Types: TypeAlias = tuple[str, ...]
 
 
 # ---- walking the tree ---------------------------------------------------------------------
+
+
+T = TypeVar("T")
+
+
+def repeats(items: Iterable[T], key: Callable[[T], Hashable | None]) -> Iterator[tuple[T, T]]:
+    """`(later, first)` for every item whose key an earlier item already had (None: skipped)."""
+    first: dict[Hashable, T] = {}
+    for item in items:
+        k = key(item)
+        if k is None:
+            continue
+        if k in first:
+            yield item, first[k]
+        else:
+            first[k] = item
 
 
 def children(node: Node) -> tuple[Node, ...]:

@@ -13,6 +13,7 @@ from evrule.compiler.checks.context import (
     iter_nodes,
     module_roots,
     prefix_span,
+    repeats,
     show,
     suggest,
 )
@@ -95,19 +96,12 @@ class AliasBoundTwice(Check):
     description = "alias bound twice in one rule"
 
     def check_rule(self, ctx: Context, rule: ast.Rule) -> Iterable[Diagnostic]:
-        first: dict[str, ast.Step] = {}
-        for step in rule.steps:
-            if step.alias is None:
-                continue
-            if step.alias in first:
-                line = first[step.alias].alias_span.line
-                yield self.diag(
-                    f"alias `{step.alias}` is bound twice",
-                    step.alias_span,
-                    f"first bound on line {line}; give each step its own alias",
-                )
-            else:
-                first[step.alias] = step
+        for step, first in repeats(rule.steps, lambda s: s.alias):
+            yield self.diag(
+                f"alias `{step.alias}` is bound twice",
+                step.alias_span,
+                f"first bound on line {first.alias_span.line}; give each step its own alias",
+            )
 
 
 @register
@@ -265,17 +259,12 @@ class DuplicateMapTarget(Check):
     description = "map target given twice"
 
     def check_rule(self, ctx: Context, rule: ast.Rule) -> Iterable[Diagnostic]:
-        first: dict[tuple[str, ...], ast.MapEntry] = {}
-        for entry in rule.maps:
-            if entry.target in first:
-                line = first[entry.target].target_span.line
-                yield self.diag(
-                    f"`{show(entry.target_text)}` is mapped twice",
-                    entry.target_span,
-                    f"first mapped on line {line}",
-                )
-            else:
-                first[entry.target] = entry
+        for entry, first in repeats(rule.maps, lambda e: e.target):
+            yield self.diag(
+                f"`{show(entry.target_text)}` is mapped twice",
+                entry.target_span,
+                f"first mapped on line {first.target_span.line}",
+            )
 
 
 @register

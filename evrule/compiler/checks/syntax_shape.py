@@ -12,6 +12,7 @@ from evrule.compiler.checks.context import (
     Context,
     clause_value_span,
     keyword_span,
+    repeats,
     show,
     word_span,
 )
@@ -34,16 +35,12 @@ class DuplicateHeaderClause(Check):
     description = "header clause given twice"
 
     def check_rule(self, ctx: Context, rule: ast.Rule) -> Iterable[Diagnostic]:
-        first: dict[str, ast.Meta] = {}
-        for meta in rule.meta:
-            if meta.key in first:
-                yield self.diag(
-                    f"`{meta.key}` is given twice",
-                    keyword_span(meta),
-                    f"first given on line {first[meta.key].span.line}; keep one",
-                )
-            else:
-                first[meta.key] = meta
+        for meta, first in repeats(rule.meta, lambda m: m.key):
+            yield self.diag(
+                f"`{meta.key}` is given twice",
+                keyword_span(meta),
+                f"first given on line {first.span.line}; keep one",
+            )
 
 
 @register
