@@ -86,8 +86,3 @@ def is_predicate_ref(pred: ast.Pred, predicates: dict[str, ast.PredicateDef]) ->
     ):
         return pred.operand.root
     return None
-
-
-def positive_aliases(rule: ast.Rule) -> list[str]:
-    """Aliases of the `when`/`then` steps, in order (an `unless` alias never binds a signal)."""
-    return [s.alias for s in rule.steps if s.alias and not s.negated]
