@@ -304,3 +304,32 @@ def test_run_reports_events_over_segments_message_limit(tmp_path: Path) -> None:
     assert "events over Segment's 32 KB message limit" in err and "blob: 1" in err
     code, _, err = invoke("run", str(rules), "--summary", "json", input=stream)
     assert json.loads(err[err.index("{") :])["oversizedByRule"] == {"blob": 1}
+
+
+def test_run_shows_a_progress_bar_only_on_a_terminal(rules: Path, tmp_path: Path) -> None:
+    import os
+    import pty
+
+    signals = tmp_path / "in.jsonl"
+    signals.write_text("\n".join(json.dumps(s) for s in good_signals()) + "\n", "utf-8")
+    exe = Path(sys.executable).parent / "evrule"
+    args = [str(exe), "run", str(rules), "-i", str(signals), "-o", str(tmp_path / "out.jsonl")]
+    leader, follower = pty.openpty()
+    try:
+        result = subprocess.run(args, stderr=follower, stdout=subprocess.DEVNULL, check=False)
+        os.close(follower)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal is closed once everything was read
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(leader)
+    assert result.returncode == 0
+    assert b"signals" in seen and b"100%" in seen
+    piped = subprocess.run(args, capture_output=True, text=True, check=False)
+    assert "100%" not in piped.stderr and "signals read: 6" in piped.stderr
